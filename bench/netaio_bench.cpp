@@ -1,0 +1,887 @@
+// bench/netaio_bench.cpp - round trips per second of netaio TCPServer/TCPClient
+// against a minimal raw-Asio baseline that speaks the same framing.
+//
+//     netaio_bench                 ~1 s per cell, 3 repeats, medians
+//     netaio_bench --quick         0.2 s per cell, 1 repeat (smoke test)
+//     netaio_bench --seconds 2 --repeat 5 --single-thread
+//
+// Everything runs over loopback (127.0.0.1, port 0). By default the server runs on
+// its own thread with its own io_context and the client on the main thread with
+// another io_context; --single-thread puts both on one io_context. The raw
+// baseline and netaio always use the same arrangement.
+//
+// Raw baseline (same Asio C++20 coroutines, same frames):
+//   server  per connection: async_read 9-byte header, async_read auth+body, turn
+//           the frame into the reply (type byte := RESPOND_URI, everything else
+//           echoed, so the CRC stays valid), async_write it. Checks nothing else.
+//   client  builds a REQUEST_URI frame (header, empty packify dict 4d 40 00, body
+//           u16 uri_len "echo" content, CRC-32 computed), writes it, reads the reply
+//           (header, then auth+body) and compares the body with what it sent.
+//           Pipelined: 64 requester coroutines share one socket through a write
+//           queue (one gathered write in flight) and a reader that completes the
+//           requesters in FIFO order, as netaio's client does.
+// netaio:  TCPServer with a REQUEST_URI "echo" handler returning RESPOND_URI with
+//          the same content; TCPClient `co_await client.request("echo", content)`.
+//
+// Every request carries a fresh (worker id, sequence number) stamp in its content
+// and every reply is checked against it. The program exits non-zero only when a
+// round trip fails or returns the wrong content, never because of speed.
+//
+// Heap allocations: global operator new/delete are replaced with counting versions
+// (counting switched on only inside the measured window, so throughput runs pay no
+// atomic traffic). The count covers both threads (server + client) but only C++
+// operator new, not malloc() calls made inside zlib or libsodium.
+#include <netaio/hmac_auth_plugin.hpp>
+#include <netaio/sha256_stream_cipher_plugin.hpp>
+#include <netaio/tcp_client.hpp>
+#include <netaio/tcp_server.hpp>
+
+#include <asio/connect.hpp>
+#include <asio/detached.hpp>
+#include <asio/executor_work_guard.hpp>
+#include <asio/io_context.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/read.hpp>
+#include <asio/version.hpp>
+#include <asio/write.hpp>
+
+#include <zlib.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <deque>
+#include <exception>
+#include <memory>
+#include <new>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+// ============================================================== allocation counting
+
+namespace bench_alloc {
+std::atomic<bool> counting{false};
+std::atomic<std::uint64_t> calls{0};
+std::atomic<std::uint64_t> bytes{0};
+
+inline void note(std::size_t n) noexcept {
+    if (counting.load(std::memory_order_relaxed)) {
+        calls.fetch_add(1, std::memory_order_relaxed);
+        bytes.fetch_add(n, std::memory_order_relaxed);
+    }
+}
+inline void* plain(std::size_t n) noexcept {
+    note(n);
+    return std::malloc(n == 0 ? 1 : n);
+}
+inline void* aligned(std::size_t n, std::align_val_t a) noexcept {
+    note(n);
+    const std::size_t al = std::max(static_cast<std::size_t>(a), sizeof(void*));
+    const std::size_t size = (n == 0 ? al : (n + al - 1) / al * al);
+    return std::aligned_alloc(al, size);
+}
+}  // namespace bench_alloc
+
+// Not inlined: GCC's -Wmismatched-new-delete misfires when it sees free() inlined
+// into callers of a replaced operator delete.
+#define NOINLINE [[gnu::noinline]]
+NOINLINE void* operator new(std::size_t n) {
+    if (void* p = bench_alloc::plain(n)) return p;
+    throw std::bad_alloc();
+}
+NOINLINE void* operator new[](std::size_t n) {
+    if (void* p = bench_alloc::plain(n)) return p;
+    throw std::bad_alloc();
+}
+NOINLINE void* operator new(std::size_t n, const std::nothrow_t&) noexcept { return bench_alloc::plain(n); }
+NOINLINE void* operator new[](std::size_t n, const std::nothrow_t&) noexcept { return bench_alloc::plain(n); }
+NOINLINE void* operator new(std::size_t n, std::align_val_t a) {
+    if (void* p = bench_alloc::aligned(n, a)) return p;
+    throw std::bad_alloc();
+}
+NOINLINE void* operator new[](std::size_t n, std::align_val_t a) {
+    if (void* p = bench_alloc::aligned(n, a)) return p;
+    throw std::bad_alloc();
+}
+NOINLINE void* operator new(std::size_t n, std::align_val_t a, const std::nothrow_t&) noexcept { return bench_alloc::aligned(n, a); }
+NOINLINE void* operator new[](std::size_t n, std::align_val_t a, const std::nothrow_t&) noexcept {
+    return bench_alloc::aligned(n, a);
+}
+NOINLINE void operator delete(void* p) noexcept { std::free(p); }
+NOINLINE void operator delete[](void* p) noexcept { std::free(p); }
+NOINLINE void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+NOINLINE void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
+NOINLINE void operator delete(void* p, const std::nothrow_t&) noexcept { std::free(p); }
+NOINLINE void operator delete[](void* p, const std::nothrow_t&) noexcept { std::free(p); }
+NOINLINE void operator delete(void* p, std::align_val_t) noexcept { std::free(p); }
+NOINLINE void operator delete[](void* p, std::align_val_t) noexcept { std::free(p); }
+NOINLINE void operator delete(void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
+NOINLINE void operator delete[](void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
+NOINLINE void operator delete(void* p, std::align_val_t, const std::nothrow_t&) noexcept { std::free(p); }
+NOINLINE void operator delete[](void* p, std::align_val_t, const std::nothrow_t&) noexcept { std::free(p); }
+
+namespace {
+
+using asio::ip::tcp;
+using clock_type = std::chrono::steady_clock;
+
+#if ASIO_VERSION >= 102400
+constexpr auto nothrow_awaitable = asio::as_tuple(asio::use_awaitable);
+#else
+constexpr auto nothrow_awaitable = asio::experimental::as_tuple(asio::use_awaitable);
+#endif
+
+// ==================================================================== parameters
+
+enum class impl { raw, netaio };
+enum class scenario { pingpong, pipelined, connections };
+
+constexpr int pipeline_depth = 64;     // requests in flight on one connection
+constexpr int connection_count = 64;   // connections each doing ping-pong
+
+const char* scenario_name(scenario s) {
+    switch (s) {
+        case scenario::pingpong: return "ping-pong, 1 conn";
+        case scenario::pipelined: return "64 in flight, 1 conn";
+        case scenario::connections: return "64 conns ping-pong";
+    }
+    return "?";
+}
+double scenario_goal(scenario s) { return s == scenario::pipelined ? 0.75 : 0.90; }
+
+struct cell {
+    scenario sc = scenario::pingpong;
+    std::size_t size = 32;
+    bool plugins = false;
+};
+
+struct run_params {
+    double seconds = 1.0;
+    double warmup_seconds = 0.2;
+    bool single_thread = false;
+    // Allocation mode: one ping-pong worker, `alloc_warmup` round trips, then
+    // `alloc_rounds` counted ones; no timing.
+    bool alloc_mode = false;
+    std::uint64_t alloc_warmup = 1000;
+    std::uint64_t alloc_rounds = 10000;
+};
+
+struct run_output {
+    double rate = 0;                 // round trips per second
+    std::uint64_t alloc_calls = 0;   // alloc mode
+    std::uint64_t alloc_bytes = 0;
+    std::uint64_t rounds = 0;
+};
+
+// Failures (wrong content, exceptions): remembered, reported, exit code 1.
+std::atomic<bool> g_failed{false};
+std::string g_first_failure;
+
+void record_failure(const std::string& what) {
+    if (!g_failed.exchange(true)) g_first_failure = what;
+    std::fprintf(stderr, "netaio_bench: FAILURE: %s\n", what.c_str());
+}
+
+std::string describe(std::exception_ptr e) {
+    try {
+        std::rethrow_exception(e);
+    } catch (const std::exception& ex) {
+        return ex.what();
+    } catch (...) {
+        return "unknown exception";
+    }
+}
+
+/// Shared state of the client workers of one run (client thread only).
+struct run_state {
+    explicit run_state(const asio::any_io_executor& ex) : done(ex, clock_type::time_point::max()) {}
+    bool stop = false;
+    std::uint64_t completed = 0;
+    int running = 0;
+    asio::steady_timer done;  // cancelled when the last worker ends
+    // alloc mode
+    bool alloc_mode = false;
+    std::uint64_t alloc_warmup = 0, alloc_rounds = 0;
+    std::uint64_t calls_before = 0, bytes_before = 0, calls_after = 0, bytes_after = 0;
+};
+
+/// Called by every worker after each verified round trip.
+void note_completion(run_state* st) {
+    ++st->completed;
+    if (!st->alloc_mode) return;
+    if (st->completed == st->alloc_warmup) {
+        st->calls_before = bench_alloc::calls.load();
+        st->bytes_before = bench_alloc::bytes.load();
+        bench_alloc::counting.store(true);
+    } else if (st->completed == st->alloc_warmup + st->alloc_rounds) {
+        bench_alloc::counting.store(false);
+        st->calls_after = bench_alloc::calls.load();
+        st->bytes_after = bench_alloc::bytes.load();
+        st->stop = true;
+    }
+}
+
+/// Completion handler of a worker coroutine (not a coroutine itself).
+struct worker_done {
+    run_state* st;
+    void operator()(std::exception_ptr e) const {
+        if (e) {
+            record_failure(describe(e));
+            st->stop = true;
+        }
+        if (--st->running == 0) st->done.cancel();
+    }
+};
+
+/// Content of worker `id`: a fixed pattern; stamp() writes (id, seq) into its start.
+std::vector<std::uint8_t> make_content(std::size_t size, std::uint32_t id) {
+    std::vector<std::uint8_t> c(size);
+    for (std::size_t i = 0; i < size; ++i) c[i] = static_cast<std::uint8_t>((i * 31 + id * 7) & 0xFF);
+    return c;
+}
+void stamp(std::uint8_t* content, std::size_t size, std::uint32_t id, std::uint32_t seq) {
+    std::uint8_t s[8];
+    std::memcpy(s, &id, 4);
+    std::memcpy(s + 4, &seq, 4);
+    std::memcpy(content, s, std::min<std::size_t>(8, size));
+}
+
+/// Warm up, then count completions over `seconds`; then stop the workers and wait for them.
+asio::awaitable<void> measure(run_state* st, run_params p, run_output* out) {
+    asio::steady_timer t(co_await asio::this_coro::executor);
+    if (!st->alloc_mode) {
+        t.expires_after(std::chrono::duration_cast<clock_type::duration>(std::chrono::duration<double>(p.warmup_seconds)));
+        co_await t.async_wait(nothrow_awaitable);
+        const std::uint64_t c0 = st->completed;
+        const auto t0 = clock_type::now();
+        t.expires_after(std::chrono::duration_cast<clock_type::duration>(std::chrono::duration<double>(p.seconds)));
+        co_await t.async_wait(nothrow_awaitable);
+        const std::uint64_t c1 = st->completed;
+        const auto t1 = clock_type::now();
+        st->stop = true;
+        out->rounds = c1 - c0;
+        out->rate = static_cast<double>(c1 - c0) / std::chrono::duration<double>(t1 - t0).count();
+    }
+    while (st->running > 0) co_await st->done.async_wait(nothrow_awaitable);
+    if (st->alloc_mode) {
+        out->rounds = st->alloc_rounds;
+        out->alloc_calls = st->calls_after - st->calls_before;
+        out->alloc_bytes = st->bytes_after - st->bytes_before;
+        if (st->calls_after == 0) record_failure("allocation window not completed");
+    }
+}
+
+// ==================================================================== raw baseline
+
+constexpr std::uint8_t type_request = static_cast<std::uint8_t>(netaio::MessageType::REQUEST_URI);
+constexpr std::uint8_t type_respond = static_cast<std::uint8_t>(netaio::MessageType::RESPOND_URI);
+constexpr std::uint8_t empty_auth[3] = {0x4d, 0x40, 0x00};  // packify: empty dict
+constexpr char raw_uri[4] = {'e', 'c', 'h', 'o'};
+constexpr std::size_t raw_header = 9;
+
+inline std::uint16_t get16(const std::uint8_t* p) { return static_cast<std::uint16_t>((p[0] << 8) | p[1]); }
+inline void put16(std::uint8_t* p, std::size_t v) {
+    p[0] = static_cast<std::uint8_t>(v >> 8);
+    p[1] = static_cast<std::uint8_t>(v);
+}
+inline void put32(std::uint8_t* p, std::uint32_t v) {
+    p[0] = static_cast<std::uint8_t>(v >> 24);
+    p[1] = static_cast<std::uint8_t>(v >> 16);
+    p[2] = static_cast<std::uint8_t>(v >> 8);
+    p[3] = static_cast<std::uint8_t>(v);
+}
+
+/// A request frame for `content_size` bytes of content, rebuilt in place per request.
+struct raw_frame {
+    explicit raw_frame(std::size_t content_size, std::uint32_t id)
+        : content(make_content(content_size, id)),
+          frame(raw_header + sizeof(empty_auth) + 2 + sizeof(raw_uri) + content_size) {}
+    std::vector<std::uint8_t> content;
+    std::vector<std::uint8_t> frame;
+    std::size_t body_offset() const { return raw_header + sizeof(empty_auth); }
+    std::size_t body_size() const { return frame.size() - body_offset(); }
+
+    void build(std::uint32_t id, std::uint32_t seq) {
+        stamp(content.data(), content.size(), id, seq);
+        std::uint8_t* f = frame.data();
+        std::uint8_t* body = f + body_offset();
+        put16(body, sizeof(raw_uri));
+        std::memcpy(body + 2, raw_uri, sizeof(raw_uri));
+        if (!content.empty()) std::memcpy(body + 2 + sizeof(raw_uri), content.data(), content.size());
+        f[0] = type_request;
+        put16(f + 1, sizeof(empty_auth));
+        put16(f + 3, body_size());
+        put32(f + 5, static_cast<std::uint32_t>(::crc32(0L, body, static_cast<uInt>(body_size()))));
+        std::memcpy(f + raw_header, empty_auth, sizeof(empty_auth));
+    }
+    /// Whether `reply` (a whole frame) answers the current request.
+    bool matches(const std::uint8_t* reply, std::size_t n) const {
+        if (n != frame.size() || reply[0] != type_respond) return false;
+        const std::size_t auth = get16(reply + 1);
+        const std::size_t body = get16(reply + 3);
+        if (raw_header + auth + body != n || body != body_size()) return false;
+        return std::memcmp(reply + raw_header + auth, frame.data() + body_offset(), body) == 0;
+    }
+};
+
+/// Raw server, one connection: header, auth+body, reply; nothing else is checked.
+asio::awaitable<void> raw_server_session(tcp::socket sock) {
+    std::vector<std::uint8_t> buf(raw_header + 0xFFFF + 0xFFFF);
+    for (;;) {
+        auto [ec, n] = co_await asio::async_read(sock, asio::buffer(buf.data(), raw_header), nothrow_awaitable);
+        if (ec) co_return;
+        const std::size_t rest = std::size_t{get16(buf.data() + 1)} + get16(buf.data() + 3);
+        auto [ec2, n2] = co_await asio::async_read(sock, asio::buffer(buf.data() + raw_header, rest), nothrow_awaitable);
+        if (ec2) co_return;
+        buf[0] = type_respond;  // same layout; the body is unchanged so its CRC still holds
+        auto [ec3, n3] = co_await asio::async_write(sock, asio::buffer(buf.data(), raw_header + rest), nothrow_awaitable);
+        if (ec3) co_return;
+        (void)n, (void)n2, (void)n3;
+    }
+}
+
+asio::awaitable<void> raw_accept_loop(tcp::acceptor* acceptor) {
+    for (;;) {
+        auto [ec, sock] = co_await acceptor->async_accept(nothrow_awaitable);
+        if (ec) co_return;
+        std::error_code ignored;
+        sock.set_option(tcp::no_delay(true), ignored);
+        asio::co_spawn(acceptor->get_executor(), raw_server_session(std::move(sock)), asio::detached);
+    }
+}
+
+struct raw_server {
+    explicit raw_server(asio::io_context& io) : acceptor(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)) {
+        asio::co_spawn(io, raw_accept_loop(&acceptor), asio::detached);
+    }
+    std::uint16_t port() const { return acceptor.local_endpoint().port(); }
+    void close() {
+        std::error_code ignored;
+        acceptor.close(ignored);
+    }
+    tcp::acceptor acceptor;
+};
+
+asio::awaitable<tcp::socket> raw_connect(std::uint16_t port) {
+    tcp::socket sock(co_await asio::this_coro::executor);
+    auto [ec] = co_await sock.async_connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port), nothrow_awaitable);
+    if (ec) throw std::system_error(ec, "raw connect");
+    sock.set_option(tcp::no_delay(true));
+    co_return sock;
+}
+
+/// Raw ping-pong on its own socket: write request, read reply, compare.
+asio::awaitable<void> raw_pingpong_worker(std::shared_ptr<tcp::socket> sock, run_state* st, std::size_t size,
+                                          std::uint32_t id) {
+    raw_frame req(size, id);
+    std::vector<std::uint8_t> in(raw_header + 0xFFFF + 0xFFFF);
+    for (std::uint32_t seq = 0; !st->stop; ++seq) {
+        req.build(id, seq);
+        auto [ec, n] = co_await asio::async_write(*sock, asio::buffer(req.frame), nothrow_awaitable);
+        if (ec) throw std::system_error(ec, "raw write");
+        auto [ec2, n2] = co_await asio::async_read(*sock, asio::buffer(in.data(), raw_header), nothrow_awaitable);
+        if (ec2) throw std::system_error(ec2, "raw read header");
+        const std::size_t rest = std::size_t{get16(in.data() + 1)} + get16(in.data() + 3);
+        auto [ec3, n3] = co_await asio::async_read(*sock, asio::buffer(in.data() + raw_header, rest), nothrow_awaitable);
+        if (ec3) throw std::system_error(ec3, "raw read body");
+        if (!req.matches(in.data(), raw_header + rest)) throw std::runtime_error("raw: wrong reply content");
+        (void)n, (void)n2, (void)n3;
+        note_completion(st);
+    }
+}
+
+/// Raw pipelining on one socket: a write queue with one gathered write in flight,
+/// a reader completing waiting requesters in FIFO order.
+struct raw_slot {
+    explicit raw_slot(const asio::any_io_executor& ex) : wake(ex, clock_type::time_point::max()) {}
+    asio::steady_timer wake;
+    std::vector<std::uint8_t> reply;
+    bool replied = false;
+};
+
+struct raw_pipe {
+    explicit raw_pipe(tcp::socket s) : sock(std::move(s)), writer_wake(sock.get_executor(), clock_type::time_point::max()) {}
+    tcp::socket sock;
+    std::vector<std::uint8_t> pending;  // frames queued while a write is in flight
+    std::vector<std::uint8_t> writing;
+    bool writer_idle = false;
+    asio::steady_timer writer_wake;
+    std::deque<raw_slot*> waiting;  // FIFO of requesters
+    bool closed = false;
+
+    void send(const std::vector<std::uint8_t>& frame, raw_slot* slot) {
+        pending.insert(pending.end(), frame.begin(), frame.end());
+        waiting.push_back(slot);
+        if (writer_idle) writer_wake.cancel();
+    }
+    void fail() {
+        closed = true;
+        for (raw_slot* s : waiting) s->wake.cancel();
+        waiting.clear();
+        writer_wake.cancel();
+    }
+};
+
+asio::awaitable<void> raw_pipe_writer(std::shared_ptr<raw_pipe> pipe) {
+    while (!pipe->closed) {
+        if (pipe->pending.empty()) {
+            pipe->writer_idle = true;
+            co_await pipe->writer_wake.async_wait(nothrow_awaitable);
+            pipe->writer_idle = false;
+            continue;
+        }
+        std::swap(pipe->pending, pipe->writing);
+        auto [ec, n] = co_await asio::async_write(pipe->sock, asio::buffer(pipe->writing), nothrow_awaitable);
+        (void)n;
+        pipe->writing.clear();
+        if (ec) {
+            pipe->fail();
+            co_return;
+        }
+    }
+}
+
+asio::awaitable<void> raw_pipe_reader(std::shared_ptr<raw_pipe> pipe) {
+    std::vector<std::uint8_t> in(raw_header + 0xFFFF + 0xFFFF);
+    while (!pipe->closed) {
+        auto [ec, n] = co_await asio::async_read(pipe->sock, asio::buffer(in.data(), raw_header), nothrow_awaitable);
+        if (ec) break;
+        const std::size_t rest = std::size_t{get16(in.data() + 1)} + get16(in.data() + 3);
+        auto [ec2, n2] = co_await asio::async_read(pipe->sock, asio::buffer(in.data() + raw_header, rest), nothrow_awaitable);
+        if (ec2) break;
+        (void)n, (void)n2;
+        if (pipe->waiting.empty()) continue;  // unsolicited: ignore
+        raw_slot* slot = pipe->waiting.front();
+        pipe->waiting.pop_front();
+        slot->reply.assign(in.begin(), in.begin() + static_cast<std::ptrdiff_t>(raw_header + rest));
+        slot->replied = true;
+        slot->wake.cancel();
+    }
+    pipe->fail();
+}
+
+asio::awaitable<void> raw_pipelined_worker(std::shared_ptr<raw_pipe> pipe, run_state* st, std::size_t size,
+                                           std::uint32_t id) {
+    raw_frame req(size, id);
+    raw_slot slot(co_await asio::this_coro::executor);
+    slot.reply.reserve(req.frame.size());
+    for (std::uint32_t seq = 0; !st->stop; ++seq) {
+        if (pipe->closed) throw std::runtime_error("raw: connection lost");
+        req.build(id, seq);
+        slot.replied = false;
+        pipe->send(req.frame, &slot);
+        co_await slot.wake.async_wait(nothrow_awaitable);
+        if (!slot.replied) throw std::runtime_error("raw: connection lost");
+        if (!req.matches(slot.reply.data(), slot.reply.size())) throw std::runtime_error("raw: wrong reply content");
+        note_completion(st);
+    }
+}
+
+/// The raw client side of one run.
+asio::awaitable<void> raw_client_main(cell c, std::uint16_t port, run_params p, run_output* out) {
+    auto ex = co_await asio::this_coro::executor;
+    run_state st(ex);
+    st.alloc_mode = p.alloc_mode;
+    st.alloc_warmup = p.alloc_warmup;
+    st.alloc_rounds = p.alloc_rounds;
+    std::vector<std::shared_ptr<tcp::socket>> sockets;
+    std::shared_ptr<raw_pipe> pipe;
+    if (c.sc == scenario::pipelined) {
+        tcp::socket s = co_await raw_connect(port);
+        pipe = std::make_shared<raw_pipe>(std::move(s));
+        asio::co_spawn(ex, raw_pipe_writer(pipe), asio::detached);
+        asio::co_spawn(ex, raw_pipe_reader(pipe), asio::detached);
+        for (int i = 0; i < pipeline_depth; ++i) {
+            ++st.running;
+            asio::co_spawn(ex, raw_pipelined_worker(pipe, &st, c.size, static_cast<std::uint32_t>(i)), worker_done{&st});
+        }
+    } else {
+        const int n = c.sc == scenario::connections ? connection_count : 1;
+        for (int i = 0; i < n; ++i) {
+            tcp::socket s = co_await raw_connect(port);
+            sockets.push_back(std::make_shared<tcp::socket>(std::move(s)));
+        }
+        for (int i = 0; i < n; ++i) {
+            ++st.running;
+            asio::co_spawn(ex, raw_pingpong_worker(sockets[static_cast<std::size_t>(i)], &st, c.size, static_cast<std::uint32_t>(i)),
+                           worker_done{&st});
+        }
+    }
+    co_await measure(&st, p, out);
+    std::error_code ignored;
+    for (auto& s : sockets) s->close(ignored);
+    if (pipe) {
+        pipe->fail();
+        pipe->sock.close(ignored);
+    }
+}
+
+// ========================================================================= netaio
+
+const char* const bench_secret = "netaio-bench-secret-0123456789";
+const char* const bench_key = "netaio-bench-cipher-key-0123456789";
+
+netaio::any_auth_plugin make_auth_plugin() {
+    netaio::hmac_auth_options o;
+    o.secret = netaio::to_bytes(bench_secret);
+    return netaio::HMACAuthPlugin(std::move(o));
+}
+netaio::any_cipher_plugin make_cipher_plugin() {
+    netaio::sha256_stream_cipher_options o;
+    o.key = netaio::to_bytes(bench_key);
+    return netaio::Sha256StreamCipherPlugin(std::move(o));
+}
+
+netaio::tcp_server_options netaio_server_options(bool plugins) {
+    netaio::tcp_server_options o;
+    o.host = "127.0.0.1";
+    o.port = 0;
+    if (plugins) {
+        o.auth_plugin = make_auth_plugin();
+        o.cipher_plugin = make_cipher_plugin();
+    }
+    return o;
+}
+
+netaio::tcp_client_options netaio_client_options(std::uint16_t port, bool plugins) {
+    netaio::tcp_client_options o;
+    o.host = "127.0.0.1";
+    o.port = port;
+    if (plugins) {
+        o.auth_plugin = make_auth_plugin();
+        o.cipher_plugin = make_cipher_plugin();
+    }
+    return o;
+}
+
+netaio::Message echo_handler(const netaio::Message& m) { return netaio::make_respond_uri_msg(m.body.content, m.body.uri); }
+
+asio::awaitable<void> netaio_worker(netaio::TCPClient* client, run_state* st, std::size_t size, std::uint32_t id) {
+    netaio::bytes content = make_content(size, id);
+    for (std::uint32_t seq = 0; !st->stop; ++seq) {
+        stamp(content.data(), content.size(), id, seq);
+        netaio::Message reply = co_await client->request("echo", content);
+        if (reply.type() != netaio::MessageType::RESPOND_URI || reply.body.content != content)
+            throw std::runtime_error("netaio: wrong reply (type " + std::to_string(static_cast<int>(reply.type())) + ")");
+        note_completion(st);
+    }
+}
+
+/// The netaio client side of one run.
+asio::awaitable<void> netaio_client_main(cell c, std::uint16_t port, run_params p, run_output* out) {
+    auto ex = co_await asio::this_coro::executor;
+    run_state st(ex);
+    st.alloc_mode = p.alloc_mode;
+    st.alloc_warmup = p.alloc_warmup;
+    st.alloc_rounds = p.alloc_rounds;
+    std::vector<std::unique_ptr<netaio::TCPClient>> clients;
+    const int n_clients = c.sc == scenario::connections ? connection_count : 1;
+    for (int i = 0; i < n_clients; ++i) {
+        clients.push_back(std::make_unique<netaio::TCPClient>(ex, netaio_client_options(port, c.plugins)));
+        co_await clients.back()->connect();
+    }
+    const int n_workers = c.sc == scenario::pingpong ? 1 : 64;
+    for (int i = 0; i < n_workers; ++i) {
+        netaio::TCPClient* client = clients[c.sc == scenario::connections ? static_cast<std::size_t>(i) : 0].get();
+        ++st.running;
+        asio::co_spawn(ex, netaio_worker(client, &st, c.size, static_cast<std::uint32_t>(i)), worker_done{&st});
+    }
+    co_await measure(&st, p, out);
+    for (auto& cl : clients) cl->close_all();
+}
+
+// ======================================================================== one run
+
+run_output run_once(impl which, const cell& c, const run_params& p) {
+    run_output out;
+    asio::io_context client_io(1);
+    std::optional<asio::io_context> server_io_storage;
+    if (!p.single_thread) server_io_storage.emplace(1);
+    asio::io_context& server_io = p.single_thread ? client_io : *server_io_storage;
+
+    std::optional<raw_server> raw;
+    std::optional<netaio::TCPServer> server;
+    std::uint16_t port = 0;
+    if (which == impl::raw) {
+        raw.emplace(server_io);
+        port = raw->port();
+    } else {
+        server.emplace(server_io.get_executor(), netaio_server_options(c.plugins));
+        server->on({netaio::MessageType::REQUEST_URI, "echo"}, echo_handler);
+        server->start();
+        port = server->local_port();
+    }
+
+    std::thread server_thread;
+    if (!p.single_thread) {
+        server_thread = std::thread([&server_io] {
+            auto guard = asio::make_work_guard(server_io);
+            server_io.run();
+        });
+    }
+
+    auto done = [&client_io](std::exception_ptr e) {
+        if (e) record_failure(describe(e));
+        client_io.stop();
+    };
+    if (which == impl::raw)
+        asio::co_spawn(client_io, raw_client_main(c, port, p, &out), done);
+    else
+        asio::co_spawn(client_io, netaio_client_main(c, port, p, &out), done);
+    client_io.run();
+
+    if (!p.single_thread) {
+        asio::post(server_io, [&server_io, &raw, &server] {
+            if (raw) raw->close();
+            if (server) server->close();
+            server_io.stop();
+        });
+        server_thread.join();
+    }
+    server.reset();
+    raw.reset();
+    return out;
+}
+
+// ==================================================================== main program
+
+struct options {
+    double seconds = 1.0;
+    int repeat = 3;
+    bool quick = false;
+    bool single_thread = false;
+    bool verbose = false;
+    bool run_table = true;
+    bool run_alloc = true;
+    bool run_raw = true;
+    bool run_netaio = true;
+    std::vector<scenario> scenarios{scenario::pingpong, scenario::pipelined, scenario::connections};
+    std::vector<std::size_t> sizes{32, 1024, 16384};
+    std::vector<bool> plugin_modes{false, true};
+};
+
+void usage() {
+    std::printf(
+        "usage: netaio_bench [options]\n"
+        "  --seconds S       measured duration of one cell run (default 1)\n"
+        "  --repeat N        runs per cell; the median is reported (default 3)\n"
+        "  --quick           smoke test: 0.2 s cells, 1 repeat\n"
+        "  --single-thread   server and client on one io_context (default: one thread each)\n"
+        "  --scenario NAME   pingpong | pipelined | connections (repeatable; default all)\n"
+        "  --size BYTES      content size (repeatable; default 32, 1024, 16384)\n"
+        "  --plugins on|off  only this plugin mode (default both)\n"
+        "  --no-raw          skip the raw baseline    --no-netaio  skip netaio\n"
+        "  --no-table        skip the throughput table  --no-alloc  skip the allocation count\n"
+        "  --verbose         print every run\n");
+}
+
+double median(std::vector<double> v) {
+    if (v.empty()) return 0;
+    std::sort(v.begin(), v.end());
+    const std::size_t n = v.size();
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+std::string size_name(std::size_t s) {
+    if (s >= 1024 && s % 1024 == 0) return std::to_string(s / 1024) + " KiB";
+    return std::to_string(s) + " B";
+}
+
+bool parse(int argc, char** argv, options& o) {
+    bool scen_given = false, size_given = false;
+    for (int i = 1; i < argc; ++i) {
+        const std::string a = argv[i];
+        auto value = [&](const char* what) -> std::string {
+            if (i + 1 >= argc) throw std::invalid_argument(std::string(what) + " needs a value");
+            return argv[++i];
+        };
+        if (a == "--seconds") {
+            o.seconds = std::stod(value("--seconds"));
+            if (!(o.seconds > 0)) throw std::invalid_argument("--seconds must be > 0");
+        } else if (a == "--repeat") {
+            o.repeat = std::stoi(value("--repeat"));
+            if (o.repeat < 1) throw std::invalid_argument("--repeat must be >= 1");
+        } else if (a == "--quick") {
+            o.quick = true;
+        } else if (a == "--single-thread") {
+            o.single_thread = true;
+        } else if (a == "--verbose" || a == "-v") {
+            o.verbose = true;
+        } else if (a == "--scenario") {
+            if (!scen_given) o.scenarios.clear();
+            scen_given = true;
+            const std::string s = value("--scenario");
+            if (s == "pingpong") o.scenarios.push_back(scenario::pingpong);
+            else if (s == "pipelined") o.scenarios.push_back(scenario::pipelined);
+            else if (s == "connections") o.scenarios.push_back(scenario::connections);
+            else throw std::invalid_argument("unknown scenario " + s);
+        } else if (a == "--size") {
+            if (!size_given) o.sizes.clear();
+            size_given = true;
+            const long long s = std::stoll(value("--size"));
+            if (s < 8 || s > 60000) throw std::invalid_argument("--size must be in [8, 60000]");
+            o.sizes.push_back(static_cast<std::size_t>(s));
+        } else if (a == "--plugins") {
+            const std::string s = value("--plugins");
+            if (s == "on") o.plugin_modes = {true};
+            else if (s == "off") o.plugin_modes = {false};
+            else throw std::invalid_argument("--plugins takes on or off");
+        } else if (a == "--no-raw") {
+            o.run_raw = false;
+        } else if (a == "--no-netaio") {
+            o.run_netaio = false;
+        } else if (a == "--no-table") {
+            o.run_table = false;
+        } else if (a == "--no-alloc") {
+            o.run_alloc = false;
+        } else if (a == "--help" || a == "-h") {
+            usage();
+            return false;
+        } else {
+            throw std::invalid_argument("unknown option " + a);
+        }
+    }
+    if (o.quick) {
+        o.seconds = 0.2;
+        o.repeat = 1;
+    }
+    return true;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    options o;
+    try {
+        if (!parse(argc, argv, o)) return 0;
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "netaio_bench: %s\n", e.what());
+        usage();
+        return 2;
+    }
+
+    run_params p;
+    p.seconds = o.seconds;
+    p.warmup_seconds = std::clamp(o.seconds * 0.2, 0.05, 0.25);
+    p.single_thread = o.single_thread;
+
+    std::printf("netaio_bench - netaio %s vs raw Asio %d.%d.%d, same framing, loopback 127.0.0.1\n",
+                NETAIO_VERSION_STRING, ASIO_VERSION / 100000, ASIO_VERSION / 100 % 1000, ASIO_VERSION % 100);
+    if (o.single_thread)
+        std::printf("threads: server and client in one process on ONE io_context, one thread\n");
+    else
+        std::printf("threads: server on its own thread + io_context, client on another thread + io_context (raw and netaio alike)\n");
+    std::printf("cells: %.2f s measured after %.2f s warm-up, %d run(s) per cell, MEDIAN reported; raw and netaio runs interleaved\n",
+                p.seconds, p.warmup_seconds, o.repeat);
+#ifdef NDEBUG
+    std::printf("build: NDEBUG (optimised)\n");
+#else
+    std::printf("build: WARNING - assertions on (not a Release build); figures are not representative\n");
+#endif
+    std::printf("machine: %u hardware thread(s)\n", std::thread::hardware_concurrency());
+    std::printf("plugins on = netaio outer HMACAuthPlugin(secret) + Sha256StreamCipherPlugin(key) on both sides;\n"
+                "             its raw column repeats the plugins-off raw figure (the raw baseline has no plugins)\n\n");
+    std::fflush(stdout);
+
+    if (o.run_table) {
+        struct row {
+            cell c;
+            std::vector<double> raw, net;
+        };
+        std::vector<row> rows;
+        const bool want_off = std::find(o.plugin_modes.begin(), o.plugin_modes.end(), false) != o.plugin_modes.end();
+        const bool want_on = std::find(o.plugin_modes.begin(), o.plugin_modes.end(), true) != o.plugin_modes.end();
+        for (scenario sc : o.scenarios) {
+            for (std::size_t size : o.sizes) {
+                row off{{sc, size, false}, {}, {}};
+                row on{{sc, size, true}, {}, {}};
+                for (int r = 0; r < o.repeat; ++r) {
+                    // Interleaved: raw, netaio plugins off, netaio plugins on.
+                    if (o.run_raw) {
+                        const double v = run_once(impl::raw, off.c, p).rate;
+                        off.raw.push_back(v);
+                        on.raw.push_back(v);
+                        if (o.verbose) std::printf("  run %-22s %-7s raw            %10.0f req/s\n", scenario_name(sc), size_name(size).c_str(), v);
+                    }
+                    if (o.run_netaio && want_off) {
+                        const double v = run_once(impl::netaio, off.c, p).rate;
+                        off.net.push_back(v);
+                        if (o.verbose) std::printf("  run %-22s %-7s netaio off     %10.0f req/s\n", scenario_name(sc), size_name(size).c_str(), v);
+                    }
+                    if (o.run_netaio && want_on) {
+                        const double v = run_once(impl::netaio, on.c, p).rate;
+                        on.net.push_back(v);
+                        if (o.verbose) std::printf("  run %-22s %-7s netaio on      %10.0f req/s\n", scenario_name(sc), size_name(size).c_str(), v);
+                    }
+                    if (o.verbose) std::fflush(stdout);
+                }
+                if (want_off) rows.push_back(std::move(off));
+                if (want_on) rows.push_back(std::move(on));
+                std::fprintf(stderr, ".");
+            }
+        }
+        std::fprintf(stderr, "\n");
+
+        std::printf("%-22s %7s %-8s %13s %13s %9s  %s\n", "scenario", "size", "plugins", "raw req/s", "netaio req/s",
+                    "ratio", "goal");
+        std::printf("%s\n", std::string(22 + 1 + 7 + 1 + 8 + 1 + 13 + 1 + 13 + 1 + 9 + 2 + 16, '-').c_str());
+        for (const row& r : rows) {
+            const double raw_m = median(r.raw), net_m = median(r.net);
+            char raw_s[32] = "-", net_s[32] = "-", ratio_s[32] = "-", goal_s[48] = "";
+            if (!r.raw.empty()) std::snprintf(raw_s, sizeof raw_s, "%.0f%s", raw_m, r.c.plugins ? "*" : "");
+            if (!r.net.empty()) std::snprintf(net_s, sizeof net_s, "%.0f", net_m);
+            if (!r.raw.empty() && !r.net.empty() && raw_m > 0) {
+                const double ratio = net_m / raw_m;
+                std::snprintf(ratio_s, sizeof ratio_s, "%.2f", ratio);
+                if (!r.c.plugins)
+                    std::snprintf(goal_s, sizeof goal_s, ">=%.2f %s", scenario_goal(r.c.sc),
+                                  ratio >= scenario_goal(r.c.sc) ? "met" : "BELOW");
+            }
+            std::printf("%-22s %7s %-8s %13s %13s %9s  %s\n", scenario_name(r.c.sc), size_name(r.c.size).c_str(),
+                        r.c.plugins ? "hmac+enc" : "off", raw_s, net_s, ratio_s, goal_s);
+        }
+        std::printf("(* raw baseline has no plugins: same figure as the plugins-off row; goals apply to plugins-off rows)\n\n");
+        std::fflush(stdout);
+    }
+
+    if (o.run_alloc) {
+        run_params ap = p;
+        ap.alloc_mode = true;
+        std::printf("heap allocations per round trip, warm (ping-pong, 1 conn, %llu round trips after %llu warm-up;\n"
+                    "server + client together; counts C++ operator new only, not malloc inside zlib/libsodium)\n",
+                    static_cast<unsigned long long>(ap.alloc_rounds), static_cast<unsigned long long>(ap.alloc_warmup));
+        std::printf("%7s %-18s %14s %14s\n", "size", "side", "allocs/rt", "bytes/rt");
+        for (std::size_t size : o.sizes) {
+            struct variant {
+                impl which;
+                bool plugins;
+                const char* name;
+            };
+            std::vector<variant> variants;
+            if (o.run_raw) variants.push_back({impl::raw, false, "raw"});
+            if (o.run_netaio)
+                for (bool pl : o.plugin_modes) variants.push_back({impl::netaio, pl, pl ? "netaio hmac+enc" : "netaio"});
+            for (const variant& v : variants) {
+                const run_output r = run_once(v.which, cell{scenario::pingpong, size, v.plugins}, ap);
+                const double n = static_cast<double>(std::max<std::uint64_t>(r.rounds, 1));
+                std::printf("%7s %-18s %14.2f %14.0f\n", size_name(size).c_str(), v.name, static_cast<double>(r.alloc_calls) / n,
+                            static_cast<double>(r.alloc_bytes) / n);
+            }
+        }
+        std::printf("\n");
+    }
+
+    if (g_failed) {
+        std::printf("FAILED: %s\n", g_first_failure.c_str());
+        return 1;
+    }
+    std::printf("all round trips verified\n");
+    return 0;
+}

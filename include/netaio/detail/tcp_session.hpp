@@ -1,0 +1,206 @@
+// netaio/detail/tcp_session.hpp - one TCP connection: socket, decoder, writer, deadlines.
+//
+// Shared by the server and the client. Exactly one write is in flight per socket:
+// frames are queued (bounded) and a flush gathers everything queued into one
+// write, posted so that all replies produced by one read leave in one syscall.
+// Deadlines are enforced by the owner's periodic sweep (one timer per node, not
+// per connection), using the timestamps kept here.
+#pragma once
+
+#include <netaio/detail/asio_compat.hpp>
+#include <netaio/errors.hpp>
+#include <netaio/frame_decoder.hpp>
+#include <netaio/options.hpp>
+#include <netaio/peer.hpp>
+#include <netaio/version.hpp>
+
+#include <asio/buffer.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/write.hpp>
+
+#include <chrono>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <vector>
+
+NETAIO_BEGIN_NAMESPACE
+namespace detail {
+
+using steady = std::chrono::steady_clock;
+
+class tcp_session : public std::enable_shared_from_this<tcp_session> {
+public:
+    tcp_session(asio::ip::tcp::socket socket, std::uint64_t id, tcp_connection_options options,
+                const message_type_set& types)
+        : socket_(std::move(socket)),
+          id_(id),
+          options_(std::move(options)),
+          decoder_(options_.limits, types),
+          drained_(socket_.get_executor()),
+          last_frame_at_(steady::now()) {
+        std::error_code ec;
+        auto endpoint = socket_.remote_endpoint(ec);
+        if (!ec) remote_ = peer_address{endpoint.address().to_string(), endpoint.port()};
+        if (options_.no_delay) socket_.set_option(asio::ip::tcp::no_delay(true), ec);
+    }
+
+    std::uint64_t id() const noexcept { return id_; }
+    const peer_address& remote() const noexcept { return remote_; }
+    asio::ip::tcp::socket& socket() noexcept { return socket_; }
+    stream_decoder& decoder() noexcept { return decoder_; }
+    bool is_open() const noexcept { return !closed_; }
+    errc close_reason() const noexcept { return close_reason_; }
+
+    // ---- writing -----------------------------------------------------------------
+
+    std::size_t queued_bytes() const noexcept { return queued_bytes_; }
+    std::size_t queued_messages() const noexcept { return queue_.size(); }
+    bool queue_has_room() const noexcept {
+        return queue_.size() < options_.max_queued_messages && queued_bytes_ < options_.max_queued_bytes;
+    }
+
+    /// Queue one encoded frame. `force` ignores the caps (replies: the reader applies
+    /// backpressure instead). False when the queue is full or the connection closed.
+    bool enqueue(bytes frame, bool force = false) {
+        if (closed_) return false;
+        if (!force && !queue_has_room()) return false;
+        queued_bytes_ += frame.size();
+        queue_.push_back(std::move(frame));
+        if (!writing_ && !flush_posted_) {
+            flush_posted_ = true;
+            asio::post(socket_.get_executor(), [self = shared_from_this()] { self->flush(); });
+        }
+        return true;
+    }
+
+    /// Wait until the outbound queue is below half its caps (reader backpressure).
+    asio::awaitable<void> wait_for_queue_room() {
+        while (!closed_ && !below_low_watermark()) co_await drained_.wait();
+    }
+
+    /// Wait until nothing is queued or in flight (graceful stop).
+    asio::awaitable<void> wait_until_flushed() {
+        while (!closed_ && (writing_ || !queue_.empty())) co_await drained_.wait();
+    }
+
+    // ---- deadlines -----------------------------------------------------------------
+
+    /// Record the state after a read: call with the number of complete frames the read produced.
+    void note_read(std::size_t frames_completed) {
+        const auto now = steady::now();
+        if (frames_completed > 0) last_frame_at_ = now;
+        const bool mid = decoder_.mid_frame();
+        if (mid && (!mid_frame_ || frames_completed > 0)) frame_started_at_ = now;
+        mid_frame_ = mid;
+    }
+
+    /// The reason a deadline has passed at `now`, if any.
+    std::optional<errc> expired(steady::time_point now) const {
+        if (closed_) return std::nullopt;
+        if (writing_ && options_.write_timeout.count() > 0 && now - write_started_at_ > options_.write_timeout)
+            return errc::write_timeout;
+        if (mid_frame_ && options_.frame_timeout.count() > 0 && now - frame_started_at_ > options_.frame_timeout)
+            return errc::frame_timeout;
+        if (!mid_frame_ && options_.idle_timeout.count() > 0 && now - last_frame_at_ > options_.idle_timeout)
+            return errc::idle_timeout;
+        return std::nullopt;
+    }
+
+    // ---- closing -------------------------------------------------------------------
+
+    /// Close now (idempotent): pending reads and writes complete with errors.
+    void close(errc reason) {
+        if (closed_) return;
+        closed_ = true;
+        close_reason_ = reason;
+        std::error_code ec;
+        socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ec);
+        socket_.close(ec);
+        if (!writing_) release_queue();  // else the in-flight write still references it
+        drained_.notify_all();
+        if (on_close) on_close(reason);
+    }
+
+    /// Stop reading (the reader sees end of stream) but keep writing.
+    void shutdown_receive() {
+        std::error_code ec;
+        socket_.shutdown(asio::ip::tcp::socket::shutdown_receive, ec);
+    }
+
+    /// Called once when the session closes.
+    std::function<void(errc)> on_close;
+    /// Called after each completed write with the bytes written.
+    std::function<void(std::size_t frames, std::size_t bytes)> on_written;
+
+private:
+    bool below_low_watermark() const noexcept {
+        return queue_.size() <= options_.max_queued_messages / 2 && queued_bytes_ <= options_.max_queued_bytes / 2;
+    }
+
+    void flush() {
+        flush_posted_ = false;
+        if (closed_ || writing_ || queue_.empty()) return;
+        writing_ = true;
+        write_started_at_ = steady::now();
+        in_flight_ = queue_.size();
+        gather_.clear();
+        for (const bytes& frame : queue_) gather_.emplace_back(asio::buffer(frame));
+        asio::async_write(socket_, gather_, [self = shared_from_this()](std::error_code ec, std::size_t n) {
+            self->on_write_done(ec, n);
+        });
+    }
+
+    void release_queue() {
+        queue_.clear();
+        queued_bytes_ = 0;
+    }
+
+    void on_write_done(std::error_code ec, std::size_t n) {
+        writing_ = false;
+        if (closed_) {
+            release_queue();
+            return;
+        }
+        if (ec) {
+            close(errc::connection_lost);
+            return;
+        }
+        for (std::size_t i = 0; i < in_flight_; ++i) {
+            queued_bytes_ -= queue_.front().size();
+            queue_.pop_front();
+        }
+        if (on_written) on_written(in_flight_, n);
+        in_flight_ = 0;
+        if (!queue_.empty())
+            flush();
+        else
+            drained_.notify_all();
+        if (below_low_watermark()) drained_.notify_all();
+    }
+
+    asio::ip::tcp::socket socket_;
+    std::uint64_t id_;
+    tcp_connection_options options_;  // a copy: a session may outlive its node's options
+    stream_decoder decoder_;
+    peer_address remote_;
+
+    std::deque<bytes> queue_;
+    std::size_t queued_bytes_ = 0;
+    std::size_t in_flight_ = 0;
+    std::vector<asio::const_buffer> gather_;
+    bool writing_ = false;
+    bool flush_posted_ = false;
+    async_signal drained_;
+
+    steady::time_point last_frame_at_;
+    steady::time_point frame_started_at_{};
+    steady::time_point write_started_at_{};
+    bool mid_frame_ = false;
+
+    bool closed_ = false;
+    errc close_reason_ = errc::connection_lost;
+};
+
+}  // namespace detail
+NETAIO_END_NAMESPACE

@@ -1,0 +1,605 @@
+// netaio/tcp_client.hpp - TCPClient: connections to one or more servers, requests,
+// handlers for what the servers push.
+//
+//     netaio::TCPClient client(io.get_executor(), {.port = port});
+//     co_await client.connect();                                 // the default server
+//     netaio::Message reply = co_await client.request("echo", {.content = netaio::to_bytes("hi")});
+//
+// Every connection has a reader from the moment it connects. A received message
+// first completes the oldest pending request for its (server, uri) whose expected
+// reply types include it (so many coroutines can request concurrently on one
+// connection, FIFO per uri); otherwise it goes to the handlers; what remains
+// (handler results, unhandled messages, auth-error results) is kept in a small
+// per-connection inbox for receive_once(). The client never replies by itself
+// (BEHAVIOUR B57). When a connection closes, its pending requests fail at once
+// with errc::connection_lost instead of waiting for their timeout.
+#pragma once
+
+#include <netaio/detail/asio_compat.hpp>
+#include <netaio/detail/node_core.hpp>
+#include <netaio/detail/tcp_session.hpp>
+#include <netaio/handler.hpp>
+#include <netaio/message.hpp>
+#include <netaio/options.hpp>
+#include <netaio/routing.hpp>
+#include <netaio/stats.hpp>
+#include <netaio/tcp_connection.hpp>
+#include <netaio/version.hpp>
+
+#include <asio/connect.hpp>
+#include <asio/ip/tcp.hpp>
+
+#include <deque>
+#include <list>
+#include <map>
+#include <memory>
+#include <vector>
+
+NETAIO_BEGIN_NAMESPACE
+
+/// Options of one request/create/update/delete call, set fluently:
+///
+///     co_await client.request("echo", "hi", request_options().to(server).timeout(500ms));
+///
+/// Not an aggregate on purpose: GCC 12 destroys aggregate temporaries twice when
+/// they appear inside a co_await expression, and options are written exactly there.
+class request_options {
+public:
+    request_options() = default;
+
+    /// The server to ask (default: the client's default server).
+    request_options& to(peer_address s) & { server_ = std::move(s); return *this; }
+    request_options&& to(peer_address s) && { return std::move(to(std::move(s))); }
+    /// How long to wait for the reply (0: the client's request_timeout, 10 s).
+    request_options& timeout(std::chrono::milliseconds t) & { timeout_ = t; return *this; }
+    request_options&& timeout(std::chrono::milliseconds t) && { return std::move(timeout(t)); }
+    /// The inner plugin layer for this request and its reply (applied once each way).
+    request_options& plugins(handler_plugins p) & { plugins_ = std::move(p); return *this; }
+    request_options&& plugins(handler_plugins p) && { return std::move(plugins(std::move(p))); }
+    /// Skip the client's outer auth / cipher plugin for this request.
+    request_options& use_auth(bool on) & { use_auth_ = on; return *this; }
+    request_options&& use_auth(bool on) && { return std::move(use_auth(on)); }
+    request_options& use_cipher(bool on) & { use_cipher_ = on; return *this; }
+    request_options&& use_cipher(bool on) && { return std::move(use_cipher(on)); }
+
+    const std::optional<peer_address>& server() const noexcept { return server_; }
+    std::chrono::milliseconds timeout() const noexcept { return timeout_; }
+    const handler_plugins& plugins() const noexcept { return plugins_; }
+    bool use_auth() const noexcept { return use_auth_; }
+    bool use_cipher() const noexcept { return use_cipher_; }
+
+private:
+    std::optional<peer_address> server_;
+    std::chrono::milliseconds timeout_{0};
+    handler_plugins plugins_;
+    bool use_auth_ = true;
+    bool use_cipher_ = true;
+};
+
+/// Called when a request times out, before the error is raised (BEHAVIOUR B64/B67).
+struct timeout_event {
+    std::string_view timeout_type;  ///< "request_timeout"
+    const peer_address& server;
+    const bytes& uri;
+    std::chrono::milliseconds timeout;
+};
+using timeout_handler = std::function<void(const timeout_event&)>;
+
+/// Response types a request accepts (BEHAVIOUR B59).
+inline std::vector<MessageType> response_types_for(MessageType request_type) {
+    std::vector<MessageType> types{MessageType::AUTH_ERROR, MessageType::ERROR,
+                                   request_type == MessageType::REQUEST_URI ? MessageType::RESPOND_URI : MessageType::OK};
+    if (request_type != MessageType::CREATE_URI) types.push_back(MessageType::NOT_FOUND);
+    return types;
+}
+
+namespace detail {
+
+template <message_type_enum E>
+class tcp_client_impl : public std::enable_shared_from_this<tcp_client_impl<E>> {
+public:
+    using core_type = node_core<E, peer_address>;
+
+    tcp_client_impl(asio::any_io_executor ex, tcp_client_options options)
+        : executor_(ex), options_(std::move(options)), sweep_timer_(ex) {
+        core.outer = {options_.auth_plugin, options_.cipher_plugin};
+        core.use_auth = options_.use_auth;
+        core.use_cipher = options_.use_cipher;
+        core.on_auth_error = options_.on_auth_error;
+        core.peer_plugin = options_.peer_plugin;
+        core.log = options_.log;
+        core.logger_name = options_.logger_name;
+        core.on_reject = options_.on_reject;
+    }
+
+    core_type core;
+    timeout_handler on_timeout;
+
+    asio::any_io_executor executor() const { return executor_; }
+    const tcp_client_options& options() const noexcept { return options_; }
+
+    peer_address key_of(std::string host, std::uint16_t port) const {
+        // Falsy host/port mean the defaults (BEHAVIOUR B49).
+        return peer_address{host.empty() ? options_.host : std::move(host), port == 0 ? options_.port : port};
+    }
+    peer_address default_key() const { return peer_address{options_.host, options_.port}; }
+
+    // ---- connections -----------------------------------------------------------------
+
+    static asio::awaitable<void> connect(std::shared_ptr<tcp_client_impl> self, peer_address key) {
+        self->core.log.log(log_level::info, self->core.logger_name,
+                           [&] { return "connecting to " + key.host + ":" + std::to_string(key.port); });
+        asio::ip::tcp::resolver resolver(self->executor_);
+        auto [rec, endpoints] = co_await resolver.async_resolve(key.host, std::to_string(key.port), use_nothrow);
+        if (rec) throw std::system_error(rec, "resolve " + key.host);
+        asio::ip::tcp::socket socket(self->executor_);
+        // The connect races a timer; whichever finishes first cancels the other.
+        asio::steady_timer timer(self->executor_, self->options_.connect_timeout);
+        bool timed_out = false;
+        timer.async_wait([&socket, &timed_out](std::error_code ec) {
+            if (!ec) {
+                timed_out = true;
+                std::error_code ignored;
+                socket.close(ignored);
+            }
+        });
+        auto [cec, endpoint] = co_await asio::async_connect(socket, endpoints, use_nothrow);
+        timer.cancel();
+        if (timed_out) throw error(errc::timed_out, "connect to " + key.host + ":" + std::to_string(key.port));
+        if (cec) throw std::system_error(cec, "connect to " + key.host + ":" + std::to_string(key.port));
+        (void)endpoint;
+
+        if (auto old = self->connections_.find(key); old != self->connections_.end()) old->second->close(errc::stopped);
+        auto s = std::make_shared<tcp_session>(std::move(socket), ++self->next_id_, self->options_.connection, self->core.types);
+        auto state = std::make_shared<connection_state>(s, self->executor_);
+        self->connections_[key] = s;
+        self->states_[key] = state;  // replaces the state of an earlier connection to this key
+        s->on_written = [weak = std::weak_ptr<tcp_client_impl>(self)](std::size_t frames, std::size_t n) {
+            if (auto me = weak.lock()) {
+                me->core.stats.frames_sent += frames;
+                me->core.stats.bytes_sent += n;
+            }
+        };
+        ++self->core.stats.connections_accepted;
+        asio::co_spawn(self->executor_, read_loop(self, key, s, state), self->report("receive loop"));
+        if (!self->sweeping_) {
+            self->sweeping_ = true;
+            asio::co_spawn(self->executor_, sweep(self), self->report("sweep"));
+        }
+    }
+
+    std::shared_ptr<tcp_session> session_for(const peer_address& key) const {
+        auto it = connections_.find(key);
+        return it == connections_.end() ? nullptr : it->second;
+    }
+
+    void close(const peer_address& key) {
+        if (auto s = session_for(key)) s->close(errc::stopped);
+    }
+    void close_all() {
+        for (auto& [key, s] : connections_) s->close(errc::stopped);
+        sweep_timer_.cancel();
+    }
+
+    std::vector<peer_address> servers() const {
+        std::vector<peer_address> out;
+        for (const auto& [key, s] : connections_)
+            if (s->is_open()) out.push_back(key);
+        return out;
+    }
+
+    // ---- sending ---------------------------------------------------------------------
+
+    bool send(const Message& m, const peer_address& key, const send_options& opts) {
+        auto s = session_for(key);
+        if (!s || !s->is_open()) throw error(errc::not_connected, "no connection to " + key.host + ":" + std::to_string(key.port));
+        const handler_plugins outer = core.outer_layer(opts.use_auth, opts.use_cipher);
+        auto frame = core.seal_to_frame(m, &opts.plugins, outer, core.context_for(nullptr), key);
+        if (!frame) return false;
+        if (s->enqueue(std::move(*frame))) return true;
+        core.reject(errc::queue_full, key);
+        return false;
+    }
+
+    // ---- requests ----------------------------------------------------------------------
+
+    static asio::awaitable<Message> request(std::shared_ptr<tcp_client_impl> self, MessageType type, bytes uri,
+                                            bytes content, request_options opts) {
+        const peer_address key = opts.server().value_or(self->default_key());
+        auto s = self->session_for(key);
+        if (!s || !s->is_open()) throw error(errc::not_connected, "no connection to " + key.host + ":" + std::to_string(key.port));
+        // A shared_ptr: the connection (and its state) may end while we wait.
+        auto state = self->states_.at(key);
+        if (state->pending_count >= self->options_.max_pending_requests) {
+            self->core.reject(errc::too_many_pending, key);
+            throw error(errc::too_many_pending);
+        }
+        const auto timeout = opts.timeout().count() > 0 ? opts.timeout() : self->options_.request_timeout;
+        auto waiter = std::make_shared<pending_request>(self->executor_, response_types_for(type), opts.plugins());
+        state->pending[uri].push_back(waiter);
+        ++state->pending_count;
+
+        send_options send_opts{opts.use_auth(), opts.use_cipher(), opts.plugins()};
+        Message m = Message::prepare(Body::prepare(content, uri), type);
+        if (!self->send(m, key, send_opts)) {
+            state->remove(uri, waiter);
+            throw error(errc::encrypt_failed, "request could not be prepared");
+        }
+        waiter->timer.expires_after(timeout);
+        co_await waiter->timer.async_wait(use_nothrow);
+        if (waiter->reply) co_return std::move(*waiter->reply);
+        if (waiter->failure) throw error(waiter->failure);
+        // Timed out: forget the waiter, tell the timeout handler, raise (BEHAVIOUR B64).
+        state->remove(uri, waiter);
+        self->core.stats.add(errc::timed_out);
+        if (self->on_timeout) {
+            try {
+                self->on_timeout(timeout_event{"request_timeout", key, uri, timeout});
+            } catch (const std::exception& e) {
+                self->core.log.log(log_level::error, self->core.logger_name,
+                                   [&] { return std::string("timeout handler threw: ") + e.what(); });
+            }
+        }
+        throw error(errc::timed_out, "Request for URI " + std::string(uri.begin(), uri.end()) + " timed out after " +
+                                         std::to_string(static_cast<double>(timeout.count()) / 1000.0) + "s");
+    }
+
+    static asio::awaitable<std::optional<Message>> receive_once(std::shared_ptr<tcp_client_impl> self, peer_address key,
+                                                                std::chrono::milliseconds timeout) {
+        auto found = self->states_.find(key);
+        if (found == self->states_.end())
+            throw error(errc::not_connected, "no connection to " + key.host + ":" + std::to_string(key.port));
+        auto state = found->second;  // messages received before a close stay readable
+        if (state->inbox.empty() && state->session->is_open()) {
+            auto waiter = std::make_shared<inbox_waiter>(self->executor_);
+            state->inbox_waiters.push_back(waiter);
+            waiter->timer.expires_after(timeout.count() > 0 ? timeout : std::chrono::hours(24 * 365));
+            co_await waiter->timer.async_wait(use_nothrow);
+            std::erase(state->inbox_waiters, waiter);
+            if (waiter->delivered) co_return std::move(waiter->message);
+            if (!state->session->is_open()) throw error(errc::connection_lost);
+            throw error(errc::timed_out, "receive_once timed out");
+        }
+        if (state->inbox.empty()) throw error(errc::connection_lost);
+        std::optional<Message> m = std::move(state->inbox.front());
+        state->inbox.pop_front();
+        co_return m;
+    }
+
+private:
+    struct pending_request {
+        pending_request(const asio::any_io_executor& ex, std::vector<MessageType> types, handler_plugins p)
+            : timer(ex), accepted(std::move(types)), plugins(std::move(p)) {}
+        asio::steady_timer timer;  // the wait: cancelled on reply or failure, expires on timeout
+        std::vector<MessageType> accepted;
+        handler_plugins plugins;
+        std::optional<Message> reply;
+        std::error_code failure;
+        bool accepts(MessageType t) const { return std::find(accepted.begin(), accepted.end(), t) != accepted.end(); }
+    };
+    struct inbox_waiter {
+        explicit inbox_waiter(const asio::any_io_executor& ex) : timer(ex) {}
+        asio::steady_timer timer;
+        bool delivered = false;
+        std::optional<Message> message;
+    };
+    /// Requests and receive_once() state of one connection.
+    struct connection_state {
+        connection_state(std::shared_ptr<tcp_session> s, const asio::any_io_executor&) : session(std::move(s)) {}
+        std::shared_ptr<tcp_session> session;
+        std::map<bytes, std::deque<std::shared_ptr<pending_request>>> pending;  // FIFO per uri
+        std::size_t pending_count = 0;
+        std::deque<std::optional<Message>> inbox;
+        std::vector<std::shared_ptr<inbox_waiter>> inbox_waiters;
+
+        void remove(const bytes& uri, const std::shared_ptr<pending_request>& w) {
+            auto it = pending.find(uri);
+            if (it == pending.end()) return;
+            auto& q = it->second;
+            if (auto pos = std::find(q.begin(), q.end(), w); pos != q.end()) {
+                q.erase(pos);
+                --pending_count;
+            }
+            if (q.empty()) pending.erase(it);
+        }
+        /// The oldest request for this uri that accepts this type, removed from the table.
+        std::shared_ptr<pending_request> take(const bytes& uri, MessageType type) {
+            auto it = pending.find(uri);
+            if (it == pending.end()) return nullptr;
+            auto& q = it->second;
+            for (auto pos = q.begin(); pos != q.end(); ++pos) {
+                if ((*pos)->accepts(type)) {
+                    auto w = *pos;
+                    q.erase(pos);
+                    --pending_count;
+                    if (q.empty()) pending.erase(it);
+                    return w;
+                }
+            }
+            return nullptr;
+        }
+        void deliver(std::optional<Message> m, std::size_t inbox_capacity, node_stats& stats) {
+            if (!inbox_waiters.empty()) {
+                auto w = inbox_waiters.front();
+                inbox_waiters.erase(inbox_waiters.begin());
+                w->delivered = true;
+                w->message = std::move(m);
+                w->timer.cancel();
+                return;
+            }
+            if (inbox.size() >= inbox_capacity) {
+                inbox.pop_front();  // keep the newest
+                stats.add(errc::queue_full);
+            }
+            inbox.push_back(std::move(m));
+        }
+        void fail_all(errc reason) {
+            for (auto& [uri, q] : pending)
+                for (auto& w : q) {
+                    w->failure = make_error_code(reason);
+                    w->timer.cancel();
+                }
+            pending.clear();
+            pending_count = 0;
+            for (auto& w : inbox_waiters) w->timer.cancel();
+        }
+    };
+
+    detail::report_exceptions report(const char* what) {
+        std::weak_ptr<tcp_client_impl> weak = this->shared_from_this();
+        return {[weak, what](std::exception_ptr e) {
+            auto self = weak.lock();
+            if (!self) return;
+            try {
+                std::rethrow_exception(e);
+            } catch (const std::exception& ex) {
+                self->core.log.log(log_level::error, self->core.logger_name,
+                                   [&] { return std::string(what) + " failed: " + ex.what(); });
+            }
+        }};
+    }
+
+    static asio::awaitable<void> read_loop(std::shared_ptr<tcp_client_impl> self, peer_address key,
+                                           std::shared_ptr<tcp_session> s, std::shared_ptr<connection_state> state) {
+        try {
+            while (s->is_open()) {
+                auto space = s->decoder().prepare(self->options_.connection.read_chunk);
+                auto [ec, n] = co_await s->socket().async_read_some(asio::buffer(space.data(), space.size()), use_nothrow);
+                if (ec || n == 0) {
+                    if (s->is_open()) {
+                        const errc reason = s->decoder().mid_frame() ? errc::eof_mid_frame : errc::connection_lost;
+                        if (reason == errc::eof_mid_frame) self->core.reject(reason, key);
+                        s->close(reason);
+                    }
+                    break;
+                }
+                s->decoder().commit(n);
+                self->core.stats.bytes_received += n;
+                std::size_t completed = 0;
+                for (;;) {
+                    std::error_code dec_ec;
+                    std::optional<Message> m = s->decoder().next(dec_ec);
+                    if (m) {
+                        ++completed;
+                        ++self->core.stats.frames_received;
+                        co_await self->handle_frame(key, *state, std::move(*m));
+                        continue;
+                    }
+                    if (!dec_ec) break;
+                    if (dec_ec == errc::checksum_mismatch) {  // discarded, nothing sent back (BEHAVIOUR B53)
+                        ++completed;
+                        self->core.reject(errc::checksum_mismatch, key);
+                        continue;
+                    }
+                    self->core.reject(static_cast<errc>(dec_ec.value()), key);
+                    s->close(static_cast<errc>(dec_ec.value()));
+                    break;
+                }
+                s->note_read(completed);
+            }
+        } catch (...) {
+            s->close(errc::connection_lost);
+            self->finish(key, s, *state);
+            throw;
+        }
+        self->finish(key, s, *state);
+    }
+
+    void finish(const peer_address& key, const std::shared_ptr<tcp_session>& s, connection_state& state) {
+        state.fail_all(errc::connection_lost);  // the state itself stays for receive_once()
+        if (auto it = connections_.find(key); it != connections_.end() && it->second == s) connections_.erase(it);
+        ++core.stats.connections_closed;
+        core.log.log(log_level::info, core.logger_name, [&] {
+            return "connection to " + key.host + ":" + std::to_string(key.port) + " closed (" +
+                   make_error_code(s->close_reason()).message() + ")";
+        });
+    }
+
+    asio::awaitable<void> handle_frame(peer_address key, connection_state& state, Message m) {
+        const plugin_context ctx = core.context_for(nullptr);
+        typename core_type::opened result;
+        if (core.open_counted(m, core.outer_layer(), ctx, key, result)) {
+            if (result.auth_reply) state.deliver(std::move(result.auth_reply), inbox_capacity, core.stats);
+            co_return;
+        }
+        // A pending request for this (server, uri) takes precedence (its keys are the
+        // most specific ones, BEHAVIOUR B59/B60); its own plugins apply exactly once.
+        if (auto w = state.take(m.body.uri, m.type())) {
+            typename core_type::opened inner;
+            w->failure = core.open_counted(m, w->plugins, ctx, key, inner);
+            if (!w->failure) w->reply = std::move(m);
+            w->timer.cancel();
+            co_return;
+        }
+        auto entry = core.routes.take(m.type(), m.body.uri, key);
+        if (!entry) {
+            state.deliver(std::move(m), inbox_capacity, core.stats);
+            co_return;
+        }
+        typename core_type::opened inner;
+        if (core.open_counted(m, entry->plugins, ctx, key, inner)) {
+            if (inner.auth_reply) state.deliver(std::move(inner.auth_reply), inbox_capacity, core.stats);
+            co_return;
+        }
+        std::optional<Message> result_message;
+        if (!entry->is_async()) {
+            result_message = core.call_sync(*entry, m, key);
+        } else {
+            ++core.stats.handler_calls;
+            try {
+                result_message = co_await std::get<typename core_type::entry_type::async_fn>(entry->fn)(m, key);
+            } catch (const std::exception& e) {
+                result_message = core.handler_failed(e.what());
+            }
+        }
+        state.deliver(result_message ? std::move(result_message) : std::optional<Message>(std::move(m)), inbox_capacity,
+                      core.stats);
+    }
+
+    static asio::awaitable<void> sweep(std::shared_ptr<tcp_client_impl> self) {
+        while (!self->connections_.empty()) {
+            self->sweep_timer_.expires_after(self->sweep_interval());
+            co_await self->sweep_timer_.async_wait(use_nothrow);
+            const auto now = steady::now();
+            for (auto& [key, s] : self->connections_) {
+                if (auto reason = s->expired(now)) {
+                    self->core.reject(*reason, key);
+                    s->close(*reason);
+                }
+            }
+        }
+        self->sweeping_ = false;
+    }
+
+    std::chrono::milliseconds sweep_interval() const {
+        using ms = std::chrono::milliseconds;
+        ms shortest = ms(1000);
+        for (ms d : {options_.connection.frame_timeout, options_.connection.idle_timeout, options_.connection.write_timeout})
+            if (d.count() > 0) shortest = std::min(shortest, d);
+        return std::max(ms(5), shortest / 4);
+    }
+
+    static constexpr std::size_t inbox_capacity = 256;
+
+    asio::any_io_executor executor_;
+    tcp_client_options options_;
+    asio::steady_timer sweep_timer_;
+    bool sweeping_ = false;
+    std::map<peer_address, std::shared_ptr<tcp_session>> connections_;
+    std::map<peer_address, std::shared_ptr<connection_state>> states_;  // by server key
+    std::uint64_t next_id_ = 0;
+};
+
+}  // namespace detail
+
+/// A netaio TCP client for message-type enum E (MessageType by default).
+template <message_type_enum E = MessageType>
+class basic_tcp_client {
+public:
+    using context_type = peer_address;
+
+    explicit basic_tcp_client(asio::any_io_executor ex, tcp_client_options options = {})
+        : impl_(std::make_shared<detail::tcp_client_impl<E>>(std::move(ex), std::move(options))) {}
+    basic_tcp_client(const basic_tcp_client&) = delete;
+    basic_tcp_client& operator=(const basic_tcp_client&) = delete;
+    ~basic_tcp_client() {
+        if (impl_) impl_->close_all();
+    }
+
+    // ---- connections -------------------------------------------------------------------
+
+    /// Connect (or reconnect) to a server; empty host / port 0 mean the defaults.
+    /// Throws std::system_error (refused, unreachable) or netaio::error(errc::timed_out).
+    asio::awaitable<void> connect(std::string host = {}, std::uint16_t port = 0) {
+        return detail::tcp_client_impl<E>::connect(impl_, impl_->key_of(std::move(host), port));
+    }
+    /// Close one connection (default server when omitted); its pending requests fail.
+    void close(std::optional<peer_address> server = std::nullopt) { impl_->close(server.value_or(impl_->default_key())); }
+    void close_all() { impl_->close_all(); }
+    /// The servers with an open connection.
+    std::vector<peer_address> servers() const { return impl_->servers(); }
+    /// The key of the default server (host, port from the options).
+    peer_address default_server() const { return impl_->default_key(); }
+
+    // ---- handlers --------------------------------------------------------------------------
+
+    template <class F>
+        requires message_handler<std::decay_t<F>, peer_address>
+    void on(route_key key, F&& handler, handler_plugins plugins = {}) {
+        impl_->core.routes.add(std::move(key), make_handler_entry<peer_address>(std::forward<F>(handler), std::move(plugins)));
+    }
+    template <class F>
+        requires message_handler<std::decay_t<F>, peer_address>
+    void once(route_key key, F&& handler, handler_plugins plugins = {}) {
+        impl_->core.routes.add_ephemeral(std::move(key),
+                                         make_handler_entry<peer_address>(std::forward<F>(handler), std::move(plugins)));
+    }
+    template <class F>
+    void add_handler(route_key key, F&& handler, handler_plugins plugins = {}) {
+        on(std::move(key), std::forward<F>(handler), std::move(plugins));
+    }
+    template <class F>
+    void add_ephemeral_handler(route_key key, F&& handler, handler_plugins plugins = {}) {
+        once(std::move(key), std::forward<F>(handler), std::move(plugins));
+    }
+    bool remove_handler(const route_key& key) { return impl_->core.routes.remove(key); }
+    bool remove_ephemeral_handler(const route_key& key) { return impl_->core.routes.remove_ephemeral(key); }
+
+    // ---- messages ------------------------------------------------------------------------------
+
+    /// Queue a message for a server. False when a plugin failed or the queue is full;
+    /// throws netaio::error(errc::not_connected) for a server never connected.
+    bool send(const Message& m, std::optional<peer_address> server = std::nullopt, const send_options& opts = {}) {
+        return impl_->send(m, server.value_or(impl_->default_key()), opts);
+    }
+    /// The next message processed on that connection (a handler's result, or the
+    /// message itself when no handler matched or it returned nothing, or an
+    /// auth-error result). Throws errc::connection_lost / errc::timed_out.
+    asio::awaitable<std::optional<Message>> receive_once(std::optional<peer_address> server = std::nullopt,
+                                                         std::chrono::milliseconds timeout = std::chrono::milliseconds(0)) {
+        return detail::tcp_client_impl<E>::receive_once(impl_, server.value_or(impl_->default_key()), timeout);
+    }
+
+    /// REQUEST_URI and wait for RESPOND_URI / NOT_FOUND / ERROR / AUTH_ERROR with the same uri
+    /// (BEHAVIOUR B59-B66). Throws netaio::error: timed_out, connection_lost, not_connected,
+    /// too_many_pending, auth_failed / decrypt_failed (the reply failed the request's plugins).
+    asio::awaitable<Message> request(byte_source uri, byte_source content = std::string_view(),
+                                     request_options opts = request_options()) {
+        return request_as(MessageType::REQUEST_URI, uri, content, std::move(opts));
+    }
+    /// CREATE_URI with `data`; replies OK / ERROR / AUTH_ERROR.
+    asio::awaitable<Message> create(byte_source uri, byte_source data, request_options opts = request_options()) {
+        return request_as(MessageType::CREATE_URI, uri, data, std::move(opts));
+    }
+    /// UPDATE_URI with `data`; replies OK / NOT_FOUND / ERROR / AUTH_ERROR.
+    asio::awaitable<Message> update(byte_source uri, byte_source data, request_options opts = request_options()) {
+        return request_as(MessageType::UPDATE_URI, uri, data, std::move(opts));
+    }
+    /// DELETE_URI (Python: delete); replies OK / NOT_FOUND / ERROR / AUTH_ERROR.
+    asio::awaitable<Message> delete_(byte_source uri, request_options opts = request_options()) {
+        return request_as(MessageType::DELETE_URI, uri, std::string_view(), std::move(opts));
+    }
+    /// Any request type with the standard reply matching.
+    asio::awaitable<Message> request_as(MessageType type, byte_source uri, byte_source content,
+                                        request_options opts = request_options()) {
+        return detail::tcp_client_impl<E>::request(impl_, type, uri.to_bytes(), content.to_bytes(), std::move(opts));
+    }
+
+    // ---- plugins, logging, counters ------------------------------------------------------------
+
+    void set_auth_plugin(any_auth_plugin p) { impl_->core.outer.auth = std::move(p); }
+    void set_cipher_plugin(any_cipher_plugin p) { impl_->core.outer.cipher = std::move(p); }
+    void set_logger(logger l) { impl_->core.log = std::move(l); }
+    void set_auth_error_handler(auth_error_handler h) { impl_->core.on_auth_error = std::move(h); }
+    void set_timeout_handler(timeout_handler h) { impl_->on_timeout = std::move(h); }
+    void set_reject_callback(reject_callback cb) { impl_->core.on_reject = std::move(cb); }
+    const node_stats& stats() const noexcept { return impl_->core.stats; }
+    asio::any_io_executor get_executor() const { return impl_->executor(); }
+
+private:
+    std::shared_ptr<detail::tcp_client_impl<E>> impl_;
+};
+
+using TCPClient = basic_tcp_client<MessageType>;
+
+NETAIO_END_NAMESPACE

@@ -1,0 +1,538 @@
+// netaio/tcp_server.hpp - TCPServer: accepts connections and dispatches messages to handlers.
+//
+//     asio::io_context io;
+//     netaio::TCPServer server(io.get_executor(), {.host = "127.0.0.1", .port = 0});
+//     server.on({netaio::MessageType::REQUEST_URI, "echo"},
+//               [](const netaio::Message& m) { return netaio::make_respond_uri_msg(m.body.content, m.body.uri); });
+//     server.start();            // bind now (see local_port()), serve in the background
+//     io.run();
+//
+// Per frame (PROTOCOL §9.2): checksum, outer auth, outer decrypt, routing, inner
+// auth, inner decrypt, handler, reply through the inner then the outer layer.
+// Unlike netaio 0.0.9 the server bounds everything: frame and auth sizes from the
+// header, frame/idle/write deadlines, connection caps, outbound queues with a
+// policy for slow readers, and an ERROR reply instead of a dead connection when a
+// handler throws.
+//
+// Threading: a server and its handlers run on one executor; call its methods
+// from that executor (e.g. from handlers or coroutines spawned on it).
+#pragma once
+
+#include <netaio/detail/asio_compat.hpp>
+#include <netaio/detail/node_core.hpp>
+#include <netaio/detail/tcp_session.hpp>
+#include <netaio/handler.hpp>
+#include <netaio/message.hpp>
+#include <netaio/options.hpp>
+#include <netaio/routing.hpp>
+#include <netaio/stats.hpp>
+#include <netaio/tcp_connection.hpp>
+#include <netaio/version.hpp>
+
+#include <asio/ip/address.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/ip/v6_only.hpp>
+
+#include <map>
+#include <memory>
+#include <set>
+#include <unordered_map>
+#include <vector>
+
+NETAIO_BEGIN_NAMESPACE
+namespace detail {
+
+template <message_type_enum E>
+class tcp_server_impl : public std::enable_shared_from_this<tcp_server_impl<E>> {
+public:
+    using core_type = node_core<E, tcp_connection>;
+
+    tcp_server_impl(asio::any_io_executor ex, tcp_server_options options)
+        : executor_(ex), options_(std::move(options)), acceptor_(ex), sweep_timer_(ex), stopped_signal_(ex) {
+        core.outer = {options_.auth_plugin, options_.cipher_plugin};
+        core.use_auth = options_.use_auth;
+        core.use_cipher = options_.use_cipher;
+        core.on_auth_error = options_.on_auth_error;
+        core.peer_plugin = options_.peer_plugin;
+        core.log = options_.log;
+        core.logger_name = options_.logger_name;
+        core.on_reject = options_.on_reject;
+        core.default_handler = make_handler_entry<tcp_connection>([](const Message&) { return make_not_found_msg(); });
+    }
+
+    core_type core;
+
+    const tcp_server_options& options() const noexcept { return options_; }
+    asio::any_io_executor executor() const { return executor_; }
+
+    // ---- lifecycle -------------------------------------------------------------------
+
+    void listen() {
+        if (acceptor_.is_open()) return;
+        const auto address = asio::ip::make_address(options_.host);
+        asio::ip::tcp::endpoint endpoint(address, options_.port);
+        acceptor_.open(endpoint.protocol());
+        acceptor_.set_option(asio::ip::tcp::acceptor::reuse_address(true));
+        if (address.is_v6()) acceptor_.set_option(asio::ip::v6_only(false));
+        acceptor_.bind(endpoint);
+        acceptor_.listen(asio::socket_base::max_listen_connections);
+        stopping_ = false;
+        core.log.log(log_level::info, core.logger_name,
+                     [&] { return "server started on " + options_.host + ":" + std::to_string(local_port()); });
+    }
+
+    std::uint16_t local_port() const {
+        std::error_code ec;
+        auto endpoint = acceptor_.local_endpoint(ec);
+        return ec ? 0 : endpoint.port();
+    }
+
+    static asio::awaitable<void> run(std::shared_ptr<tcp_server_impl> self) {
+        self->listen();
+        self->running_ = true;
+        asio::co_spawn(self->executor_, sweep(self), self->report("sweep"));
+        for (;;) {
+            auto [ec, socket] = co_await self->acceptor_.async_accept(use_nothrow);
+            if (self->stopping_ || !self->acceptor_.is_open()) break;
+            if (ec) {
+                // EMFILE and friends: back off instead of spinning.
+                const std::string why = ec.message();  // (clang 14 cannot capture structured bindings)
+                self->core.log.log(log_level::error, self->core.logger_name, [&] { return "accept failed: " + why; });
+                asio::steady_timer pause(self->executor_, std::chrono::milliseconds(100));
+                co_await pause.async_wait(use_nothrow);
+                continue;
+            }
+            self->admit(std::move(socket));
+        }
+        // Wait for the sessions to end (stop() drains and closes them).
+        while (!self->sessions_.empty()) co_await self->stopped_signal_.wait();
+        self->running_ = false;
+        self->sweep_timer_.cancel();
+        self->stopped_signal_.notify_all();
+    }
+
+    /// Stop accepting, stop reading, let running handlers finish and queued replies
+    /// drain for up to stop_timeout, then close every connection.
+    static asio::awaitable<void> stop(std::shared_ptr<tcp_server_impl> self) {
+        if (!self->stopping_) {
+            self->stopping_ = true;
+            std::error_code ec;
+            self->acceptor_.close(ec);
+            for (auto& [id, s] : self->sessions_) s->shutdown_receive();
+            self->stop_deadline_ = steady::now() + self->options_.stop_timeout;
+            self->sweep_timer_.cancel();  // let the sweep enforce the stop deadline promptly
+        }
+        while (!self->sessions_.empty() || self->running_) co_await self->stopped_signal_.wait();
+    }
+
+    /// Close everything now.
+    void close_now() {
+        stopping_ = true;
+        std::error_code ec;
+        acceptor_.close(ec);
+        auto sessions = sessions_;
+        for (auto& [id, s] : sessions) s->close(errc::stopped);
+        sweep_timer_.cancel();
+    }
+
+    // ---- sending -------------------------------------------------------------------
+
+    bool send(const tcp_connection& to, const Message& m, const send_options& opts) {
+        if (!to.is_open()) return false;
+        const handler_plugins outer = core.outer_layer(opts.use_auth, opts.use_cipher);
+        auto frame = core.seal_to_frame(m, &opts.plugins, outer, core.context_for(nullptr), to.remote());
+        return frame && push(to.session(), std::move(*frame));
+    }
+
+    std::size_t send_to_many(const std::vector<std::shared_ptr<tcp_session>>& targets, const Message& m,
+                             const send_options& opts) {
+        const handler_plugins outer = core.outer_layer(opts.use_auth, opts.use_cipher);
+        const bool per_peer = outer.auth.is_peer_specific() || outer.cipher.is_peer_specific() ||
+                              opts.plugins.auth.is_peer_specific() || opts.plugins.cipher.is_peer_specific();
+        std::size_t sent = 0;
+        std::optional<bytes> shared;
+        if (!per_peer && !targets.empty()) {  // prepare once, send the same bytes to all (PROTOCOL §9.7)
+            shared = core.seal_to_frame(m, &opts.plugins, outer, core.context_for(nullptr), peer_address{});
+            if (!shared) return 0;
+        }
+        for (const auto& s : targets) {
+            std::optional<bytes> frame =
+                shared ? std::optional<bytes>(*shared)
+                       : core.seal_to_frame(m, &opts.plugins, outer, core.context_for(nullptr), s->remote());
+            if (frame && push(s, std::move(*frame))) ++sent;
+        }
+        return sent;
+    }
+
+    std::size_t broadcast(const Message& m, const send_options& opts) {
+        std::vector<std::shared_ptr<tcp_session>> targets;
+        for (auto& [id, s] : sessions_)
+            if (s->is_open()) targets.push_back(s);
+        return send_to_many(targets, m, opts);
+    }
+
+    std::size_t notify(const bytes& topic, const Message& m, const send_options& opts) {
+        auto it = subscriptions_.find(topic);
+        if (it == subscriptions_.end()) return 0;
+        if (it->second.empty()) {
+            subscriptions_.erase(it);
+            return 0;
+        }
+        std::vector<std::shared_ptr<tcp_session>> targets;
+        for (std::uint64_t id : it->second)
+            if (auto s = sessions_.find(id); s != sessions_.end() && s->second->is_open()) targets.push_back(s->second);
+        return send_to_many(targets, m, opts);
+    }
+
+    // ---- subscriptions ---------------------------------------------------------------
+
+    void subscribe(const bytes& topic, const tcp_connection& c) {
+        if (c.is_open()) subscriptions_[topic].insert(c.id());
+    }
+    void unsubscribe(const bytes& topic, const tcp_connection& c) {
+        auto it = subscriptions_.find(topic);
+        if (it == subscriptions_.end()) return;
+        it->second.erase(c.id());  // not a member: ignored (BEHAVIOUR B38's Python bug)
+        if (it->second.empty()) subscriptions_.erase(it);
+    }
+    std::vector<tcp_connection> subscribers(const bytes& topic) const {
+        std::vector<tcp_connection> out;
+        if (auto it = subscriptions_.find(topic); it != subscriptions_.end())
+            for (std::uint64_t id : it->second)
+                if (auto s = sessions_.find(id); s != sessions_.end()) out.emplace_back(s->second);
+        return out;
+    }
+    std::vector<tcp_connection> clients() const {
+        std::vector<tcp_connection> out;
+        for (const auto& [id, s] : sessions_)
+            if (s->is_open()) out.emplace_back(s);
+        return out;
+    }
+
+private:
+    detail::report_exceptions report(const char* what) {
+        std::weak_ptr<tcp_server_impl> weak = this->shared_from_this();
+        return {[weak, what](std::exception_ptr e) {
+            auto self = weak.lock();
+            if (!self) return;
+            try {
+                std::rethrow_exception(e);
+            } catch (const std::exception& ex) {
+                self->core.log.log(log_level::error, self->core.logger_name,
+                                   [&] { return std::string(what) + " failed: " + ex.what(); });
+            }
+        }};
+    }
+
+    /// Queue a frame for a session; apply the full-queue policy.
+    bool push(const std::shared_ptr<tcp_session>& s, bytes frame) {
+        if (s->enqueue(std::move(frame))) return true;
+        if (!s->is_open()) return false;
+        core.reject(errc::queue_full, s->remote());
+        if (options_.connection.on_queue_full == queue_full_policy::close_connection) s->close(errc::queue_full);
+        return false;
+    }
+
+    void admit(asio::ip::tcp::socket socket) {
+        std::error_code ec;
+        auto endpoint = socket.remote_endpoint(ec);
+        if (ec) return;
+        const std::string ip = endpoint.address().to_string();
+        if (sessions_.size() >= options_.max_connections || per_ip_[ip] >= options_.max_connections_per_ip) {
+            core.reject(errc::over_capacity, peer_address{ip, endpoint.port()});
+            socket.close(ec);
+            if (per_ip_[ip] == 0) per_ip_.erase(ip);
+            return;
+        }
+        auto s = std::make_shared<tcp_session>(std::move(socket), ++next_id_, options_.connection, core.types);
+        ++per_ip_[ip];
+        sessions_.emplace(s->id(), s);
+        ++core.stats.connections_accepted;
+        s->on_written = [weak = std::weak_ptr<tcp_server_impl>(this->shared_from_this())](std::size_t frames, std::size_t n) {
+            if (auto self = weak.lock()) {
+                self->core.stats.frames_sent += frames;
+                self->core.stats.bytes_sent += n;
+            }
+        };
+        core.log.log(log_level::info, core.logger_name,
+                     [&] { return "client connected from " + s->remote().host + ":" + std::to_string(s->remote().port); });
+        asio::co_spawn(executor_, serve(this->shared_from_this(), s), report("connection"));
+    }
+
+    /// Forget a session: connection tables, per-IP count, subscriptions.
+    void forget(const std::shared_ptr<tcp_session>& s) {
+        if (sessions_.erase(s->id()) == 0) return;
+        ++core.stats.connections_closed;
+        if (auto it = per_ip_.find(s->remote().host); it != per_ip_.end() && --it->second == 0) per_ip_.erase(it);
+        for (auto it = subscriptions_.begin(); it != subscriptions_.end();) {
+            it->second.erase(s->id());
+            it = it->second.empty() ? subscriptions_.erase(it) : std::next(it);
+        }
+        core.log.log(log_level::info, core.logger_name, [&] {
+            return "client disconnected: " + s->remote().host + ":" + std::to_string(s->remote().port) + " (" +
+                   make_error_code(s->close_reason()).message() + ")";
+        });
+        stopped_signal_.notify_all();
+    }
+
+    /// The per-connection reader: read, decode every complete frame, dispatch.
+    static asio::awaitable<void> serve(std::shared_ptr<tcp_server_impl> self, std::shared_ptr<tcp_session> s) {
+        const tcp_connection conn(s);
+        std::size_t bad_in_a_row = 0;
+        errc end_reason = errc::connection_lost;
+        bool reported = false;
+        try {
+            while (s->is_open()) {
+                if (!s->queue_has_room()) co_await s->wait_for_queue_room();  // backpressure (E8)
+                auto space = s->decoder().prepare(self->options_.connection.read_chunk);
+                auto [ec, n] = co_await s->socket().async_read_some(asio::buffer(space.data(), space.size()), use_nothrow);
+                if (ec || n == 0) {
+                    if (!s->is_open()) break;  // closed by us (deadline, stop, policy): already counted
+                    end_reason = s->decoder().mid_frame() ? errc::eof_mid_frame : errc::connection_lost;
+                    if (ec && ec != asio::error::eof && s->decoder().mid_frame()) end_reason = errc::eof_mid_frame;
+                    if (s->decoder().mid_frame()) {
+                        self->core.reject(end_reason, s->remote());
+                        reported = true;
+                    }
+                    break;
+                }
+                s->decoder().commit(n);
+                self->core.stats.bytes_received += n;
+                std::size_t completed = 0;
+                for (;;) {
+                    std::error_code dec_ec;
+                    std::optional<Message> m = s->decoder().next(dec_ec);
+                    if (m) {
+                        ++completed;
+                        bad_in_a_row = 0;
+                        ++self->core.stats.frames_received;
+                        co_await self->handle_frame(s, conn, std::move(*m));
+                        if (!s->is_open()) break;
+                        continue;
+                    }
+                    if (!dec_ec) break;  // need more bytes
+                    if (dec_ec == errc::checksum_mismatch) {
+                        ++completed;
+                        self->core.reject(errc::checksum_mismatch, s->remote());
+                        if (++bad_in_a_row > self->options_.max_consecutive_bad_frames) {
+                            self->core.reject(errc::protocol_errors, s->remote());
+                            s->close(errc::protocol_errors);
+                            break;
+                        }
+                        self->reply_invalid_message(s);
+                        continue;
+                    }
+                    // Fatal: the stream cannot be re-synchronised (as Python, close it).
+                    self->core.reject(static_cast<errc>(dec_ec.value()), s->remote());
+                    reported = true;
+                    s->close(static_cast<errc>(dec_ec.value()));
+                    break;
+                }
+                s->note_read(completed);
+            }
+        } catch (...) {
+            s->close(errc::connection_lost);
+            self->forget(s);
+            throw;
+        }
+        if (s->is_open()) {
+            // End of stream: let queued replies go out (stop() or the client half-closed).
+            co_await s->wait_until_flushed();
+            s->close(end_reason);
+        } else if (!reported && s->close_reason() != errc::stopped && s->close_reason() != errc::connection_lost) {
+            (void)0;  // deadline/policy closes were counted where they happened
+        }
+        self->forget(s);
+    }
+
+    /// Process one decoded frame: pipeline, handler, reply.
+    asio::awaitable<void> handle_frame(std::shared_ptr<tcp_session> s, tcp_connection conn, Message m) {
+        const plugin_context ctx = core.context_for(nullptr);
+        auto opened = core.open_and_route(m, s->remote(), ctx);
+        if (!opened.dispatch) {
+            if (opened.auth_reply) send_plain(s, *opened.auth_reply);  // plaintext (BEHAVIOUR B33)
+            co_return;
+        }
+        const auto& entry = opened.entry ? opened.entry : core.default_handler;
+        std::optional<Message> reply;
+        if (!entry->is_async()) {
+            reply = core.call_sync(*entry, m, conn);
+        } else {
+            ++core.stats.handler_calls;
+            try {
+                reply = co_await std::get<typename core_type::entry_type::async_fn>(entry->fn)(std::move(m), conn);
+            } catch (const std::exception& e) {
+                reply = core.handler_failed(e.what());
+            }
+        }
+        if (!reply || !s->is_open()) co_return;
+        const handler_plugins outer = core.outer_layer();
+        auto frame = core.seal_to_frame(std::move(*reply), opened.entry ? &opened.entry->plugins : nullptr, outer, ctx,
+                                        s->remote());
+        if (frame) s->enqueue(std::move(*frame), /*force=*/true);
+    }
+
+    void send_plain(const std::shared_ptr<tcp_session>& s, const Message& m) {
+        std::error_code ec;
+        bytes frame;
+        m.encode_into(frame, ec);
+        if (!ec) s->enqueue(std::move(frame), /*force=*/true);
+    }
+
+    /// ERROR "invalid message" through the outer layer (BEHAVIOUR B27).
+    void reply_invalid_message(const std::shared_ptr<tcp_session>& s) {
+        auto frame = core.seal_to_frame(make_error_msg("invalid message"), nullptr, core.outer_layer(),
+                                        core.context_for(nullptr), s->remote());
+        if (frame) s->enqueue(std::move(*frame), /*force=*/true);
+    }
+
+    /// Enforce deadlines: one timer for the whole server.
+    static asio::awaitable<void> sweep(std::shared_ptr<tcp_server_impl> self) {
+        while (self->acceptor_.is_open() || !self->sessions_.empty()) {
+            self->sweep_timer_.expires_after(self->sweep_interval());
+            co_await self->sweep_timer_.async_wait(use_nothrow);
+            const auto now = steady::now();
+            std::vector<std::shared_ptr<tcp_session>> expired;
+            for (auto& [id, s] : self->sessions_) {
+                if (self->stopping_ && now >= self->stop_deadline_) {
+                    expired.push_back(s);
+                } else if (auto reason = s->expired(now)) {
+                    self->core.reject(*reason, s->remote());
+                    s->close(*reason);
+                }
+            }
+            for (auto& s : expired) s->close(errc::stopped);
+            if (!self->running_ && self->sessions_.empty()) break;
+        }
+    }
+
+    /// A quarter of the shortest deadline (so deadlines are enforced within +25%).
+    std::chrono::milliseconds sweep_interval() const {
+        using ms = std::chrono::milliseconds;
+        ms shortest = ms(1000);
+        for (ms d : {options_.connection.frame_timeout, options_.connection.idle_timeout, options_.connection.write_timeout})
+            if (d.count() > 0) shortest = std::min(shortest, d);
+        if (stopping_) shortest = std::min(shortest, std::max(ms(1), options_.stop_timeout));
+        return std::max(ms(5), shortest / 4);
+    }
+
+    asio::any_io_executor executor_;
+    tcp_server_options options_;
+    asio::ip::tcp::acceptor acceptor_;
+    asio::steady_timer sweep_timer_;
+    async_signal stopped_signal_;
+    std::unordered_map<std::uint64_t, std::shared_ptr<tcp_session>> sessions_;
+    std::unordered_map<std::string, std::size_t> per_ip_;
+    std::map<bytes, std::set<std::uint64_t>> subscriptions_;
+    std::uint64_t next_id_ = 0;
+    bool stopping_ = false;
+    bool running_ = false;
+    steady::time_point stop_deadline_{};
+};
+
+}  // namespace detail
+
+/// A netaio TCP server for message-type enum E (MessageType by default).
+template <message_type_enum E = MessageType>
+class basic_tcp_server {
+public:
+    using context_type = tcp_connection;
+
+    explicit basic_tcp_server(asio::any_io_executor ex, tcp_server_options options = {})
+        : impl_(std::make_shared<detail::tcp_server_impl<E>>(std::move(ex), std::move(options))) {}
+    basic_tcp_server(const basic_tcp_server&) = delete;
+    basic_tcp_server& operator=(const basic_tcp_server&) = delete;
+    /// Closes the listener and every connection (use stop() for a graceful end).
+    ~basic_tcp_server() {
+        if (impl_) impl_->close_now();
+    }
+
+    // ---- handlers (BEHAVIOUR B2-B6) -------------------------------------------------
+
+    /// Register (or replace) a handler; `plugins` is its inner layer.
+    template <class F>
+        requires message_handler<std::decay_t<F>, tcp_connection>
+    void on(route_key key, F&& handler, handler_plugins plugins = {}) {
+        impl_->core.routes.add(std::move(key), make_handler_entry<tcp_connection>(std::forward<F>(handler), std::move(plugins)));
+    }
+    /// Register a handler used for the next matching message only.
+    template <class F>
+        requires message_handler<std::decay_t<F>, tcp_connection>
+    void once(route_key key, F&& handler, handler_plugins plugins = {}) {
+        impl_->core.routes.add_ephemeral(std::move(key),
+                                         make_handler_entry<tcp_connection>(std::forward<F>(handler), std::move(plugins)));
+    }
+    template <class F>
+    void add_handler(route_key key, F&& handler, handler_plugins plugins = {}) {
+        on(std::move(key), std::forward<F>(handler), std::move(plugins));
+    }
+    template <class F>
+    void add_ephemeral_handler(route_key key, F&& handler, handler_plugins plugins = {}) {
+        once(std::move(key), std::forward<F>(handler), std::move(plugins));
+    }
+    bool remove_handler(const route_key& key) { return impl_->core.routes.remove(key); }
+    bool remove_ephemeral_handler(const route_key& key) { return impl_->core.routes.remove_ephemeral(key); }
+    /// Replace the handler for unmatched messages (default: NOT_FOUND "not found", uri "").
+    template <class F>
+        requires message_handler<std::decay_t<F>, tcp_connection>
+    void set_default_handler(F&& handler) {
+        impl_->core.default_handler = make_handler_entry<tcp_connection>(std::forward<F>(handler));
+    }
+
+    // ---- lifecycle -------------------------------------------------------------------
+
+    /// Bind and listen now (throws std::system_error); then local_port() is known.
+    void listen() { impl_->listen(); }
+    /// Serve until stop(); listens first if needed.
+    asio::awaitable<void> run() { return detail::tcp_server_impl<E>::run(impl_); }
+    /// listen() now and run() in the background (errors go to the logger).
+    void start() {
+        impl_->listen();
+        asio::co_spawn(impl_->executor(), run(), detail::report_exceptions{[log = impl_->core.log, name = impl_->core.logger_name](std::exception_ptr e) {
+                           try {
+                               std::rethrow_exception(e);
+                           } catch (const std::exception& ex) {
+                               log.log(log_level::error, name, [&] { return std::string("server failed: ") + ex.what(); });
+                           }
+                       }});
+    }
+    /// Graceful stop (see tcp_server_options::stop_timeout); completes when all is closed.
+    asio::awaitable<void> stop() { return detail::tcp_server_impl<E>::stop(impl_); }
+    /// Close the listener and every connection at once.
+    void close() { impl_->close_now(); }
+
+    std::uint16_t local_port() const { return impl_->local_port(); }
+
+    // ---- sending (BEHAVIOUR B35-B39) ---------------------------------------------------
+
+    /// Queue a message for one connection; false if it was not sent (closed, full, plugin failure).
+    bool send(const tcp_connection& to, const Message& m, const send_options& opts = {}) { return impl_->send(to, m, opts); }
+    /// Send to every connected client; returns how many got it.
+    std::size_t broadcast(const Message& m, const send_options& opts = {}) { return impl_->broadcast(m, opts); }
+    /// Send to every subscriber of `topic`; never waits for slow subscribers.
+    std::size_t notify(byte_source topic, const Message& m, const send_options& opts = {}) {
+        return impl_->notify(topic.to_bytes(), m, opts);
+    }
+    void subscribe(byte_source topic, const tcp_connection& c) { impl_->subscribe(topic.to_bytes(), c); }
+    void unsubscribe(byte_source topic, const tcp_connection& c) { impl_->unsubscribe(topic.to_bytes(), c); }
+    std::vector<tcp_connection> subscribers(byte_source topic) const { return impl_->subscribers(topic.to_bytes()); }
+    /// The connected clients.
+    std::vector<tcp_connection> clients() const { return impl_->clients(); }
+
+    // ---- plugins, logging, counters ----------------------------------------------------
+
+    void set_auth_plugin(any_auth_plugin p) { impl_->core.outer.auth = std::move(p); }
+    void set_cipher_plugin(any_cipher_plugin p) { impl_->core.outer.cipher = std::move(p); }
+    void set_logger(logger l) { impl_->core.log = std::move(l); }
+    void set_auth_error_handler(auth_error_handler h) { impl_->core.on_auth_error = std::move(h); }
+    void set_reject_callback(reject_callback cb) { impl_->core.on_reject = std::move(cb); }
+    const node_stats& stats() const noexcept { return impl_->core.stats; }
+    asio::any_io_executor get_executor() const { return impl_->executor(); }
+
+private:
+    std::shared_ptr<detail::tcp_server_impl<E>> impl_;
+};
+
+using TCPServer = basic_tcp_server<MessageType>;
+
+NETAIO_END_NAMESPACE

@@ -1,0 +1,55 @@
+// tests/unit/loopback_support.hpp - running coroutine tests over real loopback sockets.
+//
+// Every test body is a coroutine run on its own io_context with a hard deadline.
+// Its completion handler rethrows on the test thread, so a failing REQUIRE inside
+// the coroutine fails the test (never `detached`), and a hang fails it too.
+#pragma once
+
+#include <netaio/detail/asio_compat.hpp>
+
+#include <asio/io_context.hpp>
+#include <asio/steady_timer.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <chrono>
+#include <exception>
+#include <functional>
+
+namespace netaio_test {
+
+using namespace std::chrono_literals;
+
+/// Run `body(io)` (a captureless coroutine lambda or function) to completion within `deadline`.
+template <class Body>
+void run_loopback(Body body, std::chrono::milliseconds deadline = 10s) {
+    asio::io_context io;
+    std::exception_ptr failure;
+    bool finished = false;
+    asio::co_spawn(io, body(io), [&](std::exception_ptr e) {
+        failure = e;
+        finished = true;
+        io.stop();  // stop background loops (servers, sweeps) with the test body
+    });
+    io.run_for(deadline);
+    if (failure) std::rethrow_exception(failure);
+    if (!finished) FAIL("test coroutine did not finish within " << deadline.count() << " ms");
+}
+
+/// Suspend the calling coroutine for `d` (for pacing only; tests wait on events, not sleeps).
+inline asio::awaitable<void> pause(std::chrono::milliseconds d) {
+    asio::steady_timer t(co_await asio::this_coro::executor, d);
+    co_await t.async_wait(asio::use_awaitable);
+}
+
+/// Wait until `condition()` holds, polling every millisecond; fails after `limit`.
+template <class Condition>
+asio::awaitable<void> eventually(Condition condition, std::chrono::milliseconds limit = 2s) {
+    const auto until = std::chrono::steady_clock::now() + limit;
+    while (!condition()) {
+        if (std::chrono::steady_clock::now() > until) FAIL("condition not reached within " << limit.count() << " ms");
+        co_await pause(1ms);
+    }
+}
+
+}  // namespace netaio_test

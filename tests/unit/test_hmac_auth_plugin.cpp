@@ -1,0 +1,547 @@
+// tests/unit/test_hmac_auth_plugin.cpp - HMACAuthPlugin: every case of hmac_auth.json
+// (byte-exact make, Python-equivalent check, the AUTH_ERROR reply) and the
+// hardening beyond Python (strict lengths, freshness window, replay cache).
+#include <netaio/hmac_auth_plugin.hpp>
+
+#include "message_vector_support.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <iostream>
+#include <map>
+#include <string>
+
+using namespace netaio;
+using netaio_test::auth_fields_of;
+using netaio_test::hex;
+using netaio_test::json;
+using netaio_test::message_of;
+
+namespace {
+
+constexpr std::int64_t vector_time = 1700000000;  // every recording freezes time here
+
+const json& hmac_vectors() {
+    static const json doc = netaio_test::load_vectors("hmac_auth.json");
+    return doc;
+}
+
+// Options for a vector case's config; the secret is hex when the case says so.
+hmac_auth_options options_for(const json& c, bool python) {
+    json config = c.at("config");
+    if (c.value("secret_is_bytes", false)) config["secret"] = json::binary(hex(config.at("secret")));
+    hmac_auth_options o = hmac_auth_options::from_json(config);
+    if (python) o.python_semantics();
+    o.min_secret_length = 0;  // the vectors use short secrets such as "test"
+    o.clock = clock_source::fixed(vector_time);
+    return o;
+}
+
+Body body_from_hex(const json& body_hex) {
+    std::error_code ec;
+    Body b = Body::decode(hex(body_hex), ec);
+    REQUIRE_FALSE(ec);
+    return b;
+}
+
+// A message signed by `plugin` with a chosen nonce and ts.
+Message signed_message(const HMACAuthPlugin& plugin, bytes nonce, std::uint32_t ts,
+                       std::string_view content = "hello") {
+    Message m = Message::prepare(Body::prepare(content, "echo"), MessageType::PUBLISH_URI);
+    m.auth_data.set("nonce", nonce);
+    bytes ts4(4);
+    detail::put_u32be(ts4.data(), ts);
+    m.auth_data.set("ts", ts4);
+    plugin.make(m.auth_data, m.body);
+    return m;
+}
+
+// Python-semantics options with a given secret.
+hmac_auth_options python_options(std::string_view secret) {
+    hmac_auth_options o;
+    o.secret = to_bytes(secret);
+    o.python_semantics();
+    return o;
+}
+
+bytes nonce_n(std::uint8_t first, std::size_t n = 16) {
+    bytes out(n);
+    for (std::size_t i = 0; i < n; ++i) out[i] = static_cast<std::uint8_t>(first + i);
+    return out;
+}
+
+// A hardened plugin with a short test secret and a controllable clock.
+struct hardened_fixture {
+    std::shared_ptr<std::int64_t> now = std::make_shared<std::int64_t>(vector_time);
+    hmac_auth_options options() const {
+        hmac_auth_options o;
+        o.secret = to_bytes("a test secret of 32 bytes length");
+        auto clock_now = now;
+        o.clock = clock_source{[clock_now] { return *clock_now; }};
+        return o;
+    }
+};
+
+}  // namespace
+
+TEST_CASE("HMACAuthPlugin: make() vectors are byte-exact", "[hmac][vectors]") {
+    std::size_t checked = 0;
+    for (const json& c : netaio_test::cases_of_kind(hmac_vectors(), "make")) {
+        INFO("make: " << c.at("description").get<std::string>());
+        netaio_test::scripted_randomness script(c.at("random"));
+        hmac_auth_options o = options_for(c, true);
+        o.random = script.random();
+        o.clock = script.clock();
+        const HMACAuthPlugin plugin(o);
+        CHECK(to_hex(plugin.plugin_key()) == c.at("plugin_key_hex").get<std::string>());
+
+        const json& in = c.at("input");
+        Message m = Message::prepare(Body{hex(in.at("uri_hex")), hex(in.at("content_hex"))},
+                                     static_cast<MessageType>(in.at("message_type").get<int>()),
+                                     auth_fields_of(in.at("auth_fields")));
+        plugin.make(m.auth_data, m.body);
+        CHECK(script.remaining_draws() == 0);
+
+        const json& out = c.at("output");
+        CHECK(m.auth_data == auth_fields_of(out.at("auth_fields")));
+        CHECK(to_hex(m.auth_data.get_bytes(c.at("fields").at("hmac").get<std::string>()).value()) ==
+              c.at("hmac_hex").get<std::string>());
+        CHECK(to_hex(m.encode()) == out.at("encoded_hex").get<std::string>());
+
+        // What make() wrote verifies, both as Python would and with the hardening on.
+        CHECK_FALSE(plugin.check(m.auth_data, m.body));
+        // (clock set to the signed ts: some cases preset a ts far from the recording's time)
+        hmac_auth_options hardened_options = options_for(c, false);
+        const auto signed_ts = detail::get_u32be(m.auth_data.get_bytes(c.at("fields").at("ts").get<std::string>())->data());
+        hardened_options.clock = clock_source::fixed(signed_ts);
+        const HMACAuthPlugin hardened(hardened_options);
+        CHECK_FALSE(hardened.check(m.auth_data, m.body));
+        CHECK(hardened.check(m.auth_data, m.body) == errc::replayed);
+        ++checked;
+    }
+    std::cout << "hmac_auth.json make vectors checked: " << checked << "\n";
+    CHECK(checked == 9);
+}
+
+TEST_CASE("HMACAuthPlugin: make() refuses a ts that does not fit 4 bytes", "[hmac][vectors]") {
+    std::size_t checked = 0;
+    for (const json& c : netaio_test::cases_of_kind(hmac_vectors(), "make_error")) {
+        INFO("make_error: " << c.at("description").get<std::string>());
+        REQUIRE(c.at("exception").get<std::string>() == "OverflowError");
+        const HMACAuthPlugin plugin(options_for(c, true));
+        AuthFields fields = auth_fields_of(c.at("input").at("auth_fields"));
+        const AuthFields before = fields;
+        Body body = Body::prepare("hello", "echo");
+        try {
+            plugin.make(fields, body);
+            FAIL("make() accepted an oversized ts");
+        } catch (const netaio::error& e) {
+            CHECK(e.code() == errc::bad_auth_field_length);
+        }
+        CHECK(fields == before);  // nothing half-written
+        ++checked;
+    }
+    std::cout << "hmac_auth.json make_error vectors checked: " << checked << "\n";
+    CHECK(checked == 1);
+}
+
+TEST_CASE("HMACAuthPlugin: check() vectors, Python semantics and hardened", "[hmac][vectors]") {
+    // The result each case gets from the hardened plugin (strict lengths, ±60 s
+    // window around the recording's time, replay cache). Python's verdict is the
+    // vector's "expected"; the hardened one can only be stricter.
+    const std::map<std::string, std::error_code> hardened_result{
+        {"valid", {}},
+        {"tampered content", errc::auth_failed},
+        {"tampered uri", errc::auth_failed},
+        {"tampered nonce", errc::auth_failed},
+        {"tampered ts", errc::auth_failed},
+        {"tampered hmac", errc::auth_failed},
+        {"hmac of wrong length", errc::bad_auth_field_length},
+        {"wrong secret", errc::auth_failed},
+        {"missing nonce", errc::missing_auth_field},
+        {"missing ts", errc::missing_auth_field},
+        {"missing hmac", errc::missing_auth_field},
+        {"ts given as int (check converts with to_bytes(4))", errc::missing_auth_field},
+        {"ts int 0 is treated as missing", errc::missing_auth_field},
+        {"extra auth fields are ignored", {}},
+        {"ts as 8 bytes: check() MACs the raw ts bytes (make() would have normalised to 4)",
+         errc::bad_auth_field_length},
+        {"very old ts (1) still passes: no freshness check", errc::stale_timestamp},
+    };
+
+    std::size_t checked = 0;
+    for (const json& c : netaio_test::cases_of_kind(hmac_vectors(), "check")) {
+        const std::string description = c.at("description").get<std::string>();
+        INFO("check: " << description);
+
+        // The auth data as it arrives on the wire, and as the vector describes it.
+        std::error_code ec;
+        const AuthFields fields = AuthFields::decode(hex(c.at("auth_hex")), auth_decode_options(), ec);
+        REQUIRE_FALSE(ec);
+        CHECK(fields == auth_fields_of(c.at("auth_fields")));
+        const Body body = body_from_hex(c.at("body_hex"));
+        CHECK(body.uri == hex(c.at("uri_hex")));
+        CHECK(body.content == hex(c.at("content_hex")));
+
+        const HMACAuthPlugin python(options_for(c, true));
+        const std::error_code python_result = python.check(fields, body);
+        CHECK(!python_result == c.at("expected").get<bool>());
+        // Python-semantics reasons: absent fields vs. a MAC that does not verify.
+        if (description.rfind("missing", 0) == 0 || description == "ts int 0 is treated as missing")
+            CHECK(python_result == errc::missing_auth_field);
+        else if (!c.at("expected").get<bool>())
+            CHECK(python_result == errc::auth_failed);
+        // No replay cache in Python semantics: the same frame passes again.
+        CHECK(python.check(fields, body) == python_result);
+
+        const HMACAuthPlugin hardened(options_for(c, false));
+        REQUIRE(hardened_result.count(description) == 1);
+        CHECK(hardened.check(fields, body) == hardened_result.at(description));
+        ++checked;
+    }
+    std::cout << "hmac_auth.json check vectors checked: " << checked << "\n";
+    CHECK(checked == 16);
+}
+
+TEST_CASE("HMACAuthPlugin: error() is the AUTH_ERROR reply", "[hmac][vectors]") {
+    std::size_t checked = 0;
+    for (const json& c : netaio_test::cases_of_kind(hmac_vectors(), "error_message")) {
+        INFO("error_message: " << c.at("description").get<std::string>());
+        const HMACAuthPlugin plugin(hmac_auth_options{}.python_semantics());
+        const Message reply = plugin.error();
+        CHECK(reply.type() == MessageType::AUTH_ERROR);
+        CHECK(to_hex(reply.encode()) == c.at("output").at("encoded_hex").get<std::string>());
+        ++checked;
+    }
+    std::cout << "hmac_auth.json error_message vectors checked: " << checked << "\n";
+    CHECK(checked == 1);
+}
+
+TEST_CASE("HMACAuthPlugin: the spec's worked frame (PROTOCOL.md section 6)", "[hmac]") {
+    const HMACAuthPlugin plugin(python_options("test"));
+    Message m = Message::prepare(Body::prepare("hello", "echo"), MessageType::PUBLISH_URI);
+    m.auth_data.set("nonce", nonce_n(0));
+    m.auth_data.set("ts", packify::value(1700000000));
+    plugin.make(m.auth_data, m.body);
+    CHECK(to_hex(m.encode()) ==
+          "070060000b9b359cb3"
+          "4d40030f2d1e"
+          "4c400204064302747341046553f100"
+          "4c400206224304686d616341201a05e5ffe9ab553053e1f152af40e91529f0b263b431f725366206a018c63f5a"
+          "4c4002071243056e6f6e63654110000102030405060708090a0b0c0d0e0f"
+          "00046563686f68656c6c6f");
+}
+
+TEST_CASE("HMACAuthPlugin: make() nonce and ts reuse rule", "[hmac]") {
+    hardened_fixture fx;
+    hmac_auth_options inner_options = fx.options();
+    inner_options.hmac_field = "camh";
+    const HMACAuthPlugin inner(inner_options);
+    const HMACAuthPlugin outer(fx.options());
+
+    Message m = Message::prepare(Body::prepare("hello", "echo"), MessageType::REQUEST_URI);
+    inner.make(m.auth_data, m.body);
+    const bytes nonce(m.auth_data.get_bytes("nonce")->begin(), m.auth_data.get_bytes("nonce")->end());
+    const bytes ts(m.auth_data.get_bytes("ts")->begin(), m.auth_data.get_bytes("ts")->end());
+    CHECK(nonce.size() == 16);
+    CHECK(ts == bytes{0x65, 0x53, 0xf1, 0x00});
+
+    *fx.now += 5;  // the outer layer keeps the inner ts even though time moved on
+    outer.make(m.auth_data, m.body);
+    CHECK(bytes(m.auth_data.get_bytes("nonce")->begin(), m.auth_data.get_bytes("nonce")->end()) == nonce);
+    CHECK(bytes(m.auth_data.get_bytes("ts")->begin(), m.auth_data.get_bytes("ts")->end()) == ts);
+    CHECK(m.auth_data.contains("camh"));
+    CHECK(m.auth_data.contains("hmac"));
+    CHECK_FALSE(outer.check(m.auth_data, m.body));
+    CHECK_FALSE(inner.check(m.auth_data, m.body));
+
+    // A nonce of another length is replaced by a fresh 16-byte one.
+    AuthFields f;
+    f.set("nonce", nonce_n(0, 8));
+    outer.make(f, m.body);
+    CHECK(f.get_bytes("nonce")->size() == 16);
+    CHECK(bytes(f.get_bytes("nonce")->begin(), f.get_bytes("nonce")->end()) != nonce_n(0, 8));
+
+    // Two fresh make() calls draw different nonces from the default RNG.
+    AuthFields a, b;
+    outer.make(a, m.body);
+    outer.make(b, m.body);
+    CHECK(bytes(a.get_bytes("nonce")->begin(), a.get_bytes("nonce")->end()) !=
+          bytes(b.get_bytes("nonce")->begin(), b.get_bytes("nonce")->end()));
+}
+
+TEST_CASE("HMACAuthPlugin: make() ts conversions", "[hmac]") {
+    const HMACAuthPlugin plugin(python_options("k"));
+    const Body body = Body::prepare("hello", "echo");
+    auto ts_after_make = [&](packify::value ts) {
+        AuthFields f;
+        f.set("ts", std::move(ts));
+        plugin.make(f, body);
+        return to_hex(*f.get_bytes("ts"));
+    };
+    CHECK(ts_after_make(bytes{0, 0, 0, 0, 0x65, 0x53, 0xf1, 0x00}) == "6553f100");  // leading zeros fine
+    CHECK(ts_after_make(bytes{0x01}) == "00000001");
+    CHECK(ts_after_make(bytes{}) == "00000000");
+    CHECK(ts_after_make(packify::value(0)) == "00000000");
+    CHECK(ts_after_make(packify::value(0xFFFFFFFFu)) == "ffffffff");
+
+    auto make_error = [&](packify::value ts) -> std::error_code {
+        AuthFields f;
+        f.set("ts", std::move(ts));
+        try {
+            plugin.make(f, body);
+        } catch (const netaio::error& e) {
+            return e.code();
+        }
+        return {};
+    };
+    CHECK(make_error(bytes{1, 0, 0, 0, 0}) == errc::bad_auth_field_length);
+    CHECK(make_error(packify::value(-1)) == errc::bad_auth_field_length);
+    CHECK(make_error(packify::value(std::uint64_t{1} << 32)) == errc::bad_auth_field_length);
+    CHECK(make_error(packify::value("1700000000")) == errc::missing_auth_field);
+
+    // A uri too long for its u16 length prefix cannot be framed, so it is not signed.
+    AuthFields long_uri_fields;
+    try {
+        plugin.make(long_uri_fields, Body{bytes(0x10000, 'u'), {}});
+        FAIL("make() signed a uri longer than 65535 bytes");
+    } catch (const netaio::error& e) {
+        CHECK(e.code() == errc::field_too_large);
+    }
+
+    // A clock outside the u32 range cannot be signed.
+    hmac_auth_options o = python_options("k");
+    o.clock = clock_source::fixed(std::int64_t{1} << 32);
+    AuthFields f;
+    CHECK_THROWS_AS(HMACAuthPlugin(o).make(f, body), netaio::error);
+}
+
+TEST_CASE("HMACAuthPlugin: hardened check() rejects with typed reasons", "[hmac]") {
+    hardened_fixture fx;
+    const HMACAuthPlugin plugin(fx.options());
+    const Message good = signed_message(plugin, nonce_n(1), static_cast<std::uint32_t>(vector_time));
+
+    SECTION("tampered mac, content and message type") {
+        AuthFields f = good.auth_data;
+        bytes mac(f.get_bytes("hmac")->begin(), f.get_bytes("hmac")->end());
+        mac[31] ^= 0x80;
+        f.set("hmac", mac);
+        CHECK(plugin.check(f, good.body) == errc::auth_failed);
+
+        Body body = good.body;
+        body.content.back() ^= 1;
+        CHECK(plugin.check(good.auth_data, body) == errc::auth_failed);
+
+        // The type byte is not covered (a documented limit of netaio 0.0.9's MAC).
+        Message retyped = good;
+        retyped.header.message_type = MessageType::DELETE_URI;
+        CHECK_FALSE(plugin.check(retyped.auth_data, retyped.body));
+    }
+    SECTION("wrong lengths are refused before the MAC") {
+        for (std::size_t n : {0u, 15u, 17u}) {
+            AuthFields f = good.auth_data;
+            f.set("nonce", nonce_n(1, n));
+            INFO("nonce length " << n);
+            CHECK(plugin.check(f, good.body) == (n == 0 ? errc::missing_auth_field : errc::bad_auth_field_length));
+        }
+        for (std::size_t n : {3u, 5u}) {
+            AuthFields f = good.auth_data;
+            f.set("ts", bytes(n, 0));
+            INFO("ts length " << n);
+            CHECK(plugin.check(f, good.body) == errc::bad_auth_field_length);
+        }
+        for (std::size_t n : {31u, 33u}) {
+            AuthFields f = good.auth_data;
+            f.set("hmac", bytes(n, 0));
+            INFO("hmac length " << n);
+            CHECK(plugin.check(f, good.body) == errc::bad_auth_field_length);
+        }
+    }
+    SECTION("missing or non-bytes fields") {
+        for (const char* field : {"nonce", "ts", "hmac"}) {
+            INFO("field " << field);
+            AuthFields f = good.auth_data;
+            f.erase(field);
+            CHECK(plugin.check(f, good.body) == errc::missing_auth_field);
+            f.set(field, packify::value(1700000000));
+            CHECK(plugin.check(f, good.body) == errc::missing_auth_field);
+            f.set(field, packify::value("text"));
+            CHECK(plugin.check(f, good.body) == errc::missing_auth_field);
+        }
+        CHECK(plugin.check(AuthFields{}, good.body) == errc::missing_auth_field);
+    }
+    SECTION("stale and future timestamps; the window boundaries are accepted") {
+        const std::uint32_t now = static_cast<std::uint32_t>(vector_time);
+        CHECK(plugin.check(signed_message(plugin, nonce_n(10), now - 61).auth_data, good.body) ==
+              errc::stale_timestamp);
+        CHECK(plugin.check(signed_message(plugin, nonce_n(11), now + 61).auth_data, good.body) ==
+              errc::future_timestamp);
+        const Message oldest = signed_message(plugin, nonce_n(12), now - 60);
+        const Message newest = signed_message(plugin, nonce_n(13), now + 60);
+        CHECK_FALSE(plugin.check(oldest.auth_data, oldest.body));
+        CHECK_FALSE(plugin.check(newest.auth_data, newest.body));
+        // The same frame a second later has left the window.
+        *fx.now += 1;
+        const Message oldest_again = signed_message(plugin, nonce_n(14), now - 60);
+        CHECK(plugin.check(oldest_again.auth_data, oldest_again.body) == errc::stale_timestamp);
+    }
+    SECTION("replay is detected; forged frames never enter the cache") {
+        // A forgery reusing the nonce and ts but with a wrong MAC comes first ...
+        AuthFields forged = good.auth_data;
+        forged.set("hmac", bytes(32, 0xAA));
+        CHECK(plugin.check(forged, good.body) == errc::auth_failed);
+        CHECK(plugin.replay()->size() == 0);
+        // ... and does not block the genuine frame, which is accepted exactly once.
+        CHECK_FALSE(plugin.check(good.auth_data, good.body));
+        CHECK(plugin.check(good.auth_data, good.body) == errc::replayed);
+        CHECK(plugin.replay()->size() == 1);
+        // Copies of the plugin (e.g. the same plugin on two handlers) share the cache.
+        const HMACAuthPlugin copy = plugin;
+        CHECK(copy.check(good.auth_data, good.body) == errc::replayed);
+        // Once the ts left the window the window itself rejects the replay.
+        *fx.now += 61;
+        CHECK(plugin.check(good.auth_data, good.body) == errc::stale_timestamp);
+    }
+}
+
+TEST_CASE("HMACAuthPlugin: replay cache bounds (fail closed) and sharing", "[hmac]") {
+    hardened_fixture fx;
+    auto cache = std::make_shared<replay_cache>(2);
+    hmac_auth_options o = fx.options();
+    o.shared_replay_cache = cache;
+    const HMACAuthPlugin server_a(o);
+    const HMACAuthPlugin server_b(o);
+    const auto now = static_cast<std::uint32_t>(vector_time);
+
+    const Message m1 = signed_message(server_a, nonce_n(1), now);
+    const Message m2 = signed_message(server_a, nonce_n(2), now);
+    const Message m3 = signed_message(server_a, nonce_n(3), now);
+    CHECK_FALSE(server_a.check(m1.auth_data, m1.body));
+    CHECK(server_b.check(m1.auth_data, m1.body) == errc::replayed);  // a second server sharing the cache
+    CHECK_FALSE(server_b.check(m2.auth_data, m2.body));
+    CHECK(server_a.check(m3.auth_data, m3.body) == errc::replay_cache_full);
+    CHECK(cache->size() == 2);
+
+    // After the window has passed, old entries expire and fresh frames fit again.
+    *fx.now += 61;
+    const Message m4 = signed_message(server_a, nonce_n(4), static_cast<std::uint32_t>(*fx.now));
+    CHECK_FALSE(server_a.check(m4.auth_data, m4.body));
+    CHECK(cache->size() == 1);
+}
+
+TEST_CASE("HMACAuthPlugin: inner and outer layers sharing one cache and one nonce", "[hmac]") {
+    hardened_fixture fx;
+    auto cache = std::make_shared<replay_cache>(16);
+    hmac_auth_options outer_options = fx.options();
+    outer_options.shared_replay_cache = cache;
+    hmac_auth_options inner_options = outer_options;
+    inner_options.hmac_field = "camh";
+    const HMACAuthPlugin outer(outer_options);
+    const HMACAuthPlugin inner(inner_options);
+
+    Message m = Message::prepare(Body::prepare("hello", "echo"), MessageType::REQUEST_URI);
+    inner.make(m.auth_data, m.body);
+    outer.make(m.auth_data, m.body);
+    // Same nonce and ts in both layers (and here even the same secret, so the same
+    // MAC value), yet each layer is accepted once: the cache key is MAC + field name.
+    CHECK(to_hex(m.auth_data.get_bytes("hmac").value()) == to_hex(m.auth_data.get_bytes("camh").value()));
+    CHECK_FALSE(outer.check(m.auth_data, m.body));
+    CHECK_FALSE(inner.check(m.auth_data, m.body));
+    CHECK(outer.check(m.auth_data, m.body) == errc::replayed);
+    CHECK(inner.check(m.auth_data, m.body) == errc::replayed);
+    CHECK(cache->size() == 2);
+}
+
+TEST_CASE("HMACAuthPlugin: configuration", "[hmac]") {
+    auto config_error = [](const json& config) -> std::error_code {
+        try {
+            HMACAuthPlugin p(config);
+        } catch (const netaio::error& e) {
+            return e.code();
+        }
+        return {};
+    };
+    const std::string long_secret = "0123456789abcdef";
+
+    CHECK(config_error(json::object()) == errc::bad_plugin_config);                       // secret required
+    CHECK(config_error(json::array()) == errc::bad_plugin_config);                        // not an object
+    CHECK(config_error({{"secret", "short"}}) == errc::bad_plugin_config);                // below 16 bytes
+    CHECK_FALSE(config_error({{"secret", "short"}, {"min_secret_length", 0}}));
+    CHECK_FALSE(config_error({{"secret", "short"}, {"python_semantics", true}}));
+    CHECK_FALSE(config_error({{"secret", long_secret}}));
+    CHECK(config_error({{"secret", 5}}) == errc::bad_plugin_config);
+    CHECK(config_error({{"secret", json::array({1, 256})}}) == errc::bad_plugin_config);
+    CHECK(config_error({{"secret", long_secret}, {"hmac_field", ""}}) == errc::bad_plugin_config);
+    CHECK(config_error({{"secret", long_secret}, {"hmac_field", "nonce"}}) == errc::bad_plugin_config);
+    CHECK(config_error({{"secret", long_secret}, {"freshness_window", -1}}) == errc::bad_plugin_config);
+    CHECK(config_error({{"secret", long_secret}, {"freshness_window", std::uint64_t{1} << 32}}) ==
+          errc::bad_plugin_config);
+    CHECK(config_error({{"secret", long_secret}, {"freshness_window", false}}) == errc::bad_plugin_config);
+    // A replay cache without a window could never forget anything.
+    CHECK(config_error({{"secret", long_secret}, {"freshness_window", nullptr}}) == errc::bad_plugin_config);
+    CHECK_FALSE(config_error(
+        {{"secret", long_secret}, {"freshness_window", nullptr}, {"replay_cache_capacity", 0}}));
+
+    // Bytes secrets: an array of numbers or json::binary, as Python accepts bytes.
+    const bytes raw{0x00, 0x01, 0x73, 0x65, 0x63, 0x72, 0x65, 0x74, 0xff};
+    const HMACAuthPlugin from_array(json{{"secret", raw}, {"python_semantics", true}});
+    const HMACAuthPlugin from_binary(json{{"secret", json::binary(raw)}, {"python_semantics", true}});
+    CHECK(to_hex(from_array.plugin_key()) == "c7ae3252318f643183e19ffa109fd1f88dd91dccf5c8ed97e840023297408873");
+    CHECK(from_binary.plugin_key() == from_array.plugin_key());
+
+    const HMACAuthPlugin text(json{{"secret", "test"}, {"python_semantics", true}});
+    CHECK(to_hex(text.plugin_key()) == "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08");
+    CHECK(text.options().secret.empty());  // only sha256(secret) is kept
+    CHECK_FALSE(text.replay());
+    CHECK_FALSE(text.options().freshness_window);
+
+    const HMACAuthPlugin defaults(json{{"secret", long_secret}});
+    CHECK(defaults.options().strict_lengths);
+    CHECK(defaults.options().freshness_window == std::chrono::seconds{60});
+    REQUIRE(defaults.replay());
+    CHECK(defaults.replay()->capacity() == replay_cache::default_capacity);
+    CHECK_FALSE(defaults.is_peer_specific());
+
+    const HMACAuthPlugin custom(json{{"secret", long_secret},
+                                     {"hmac_field", "mac"},
+                                     {"nonce_field", "n"},
+                                     {"ts_field", "t"},
+                                     {"freshness_window", 5},
+                                     {"replay_cache_capacity", 7},
+                                     {"strict_lengths", false}});
+    CHECK(custom.options().hmac_field == "mac");
+    CHECK(custom.options().nonce_field == "n");
+    CHECK(custom.options().ts_field == "t");
+    CHECK(custom.options().freshness_window == std::chrono::seconds{5});
+    CHECK(custom.replay()->capacity() == 7);
+    CHECK_FALSE(custom.options().strict_lengths);
+}
+
+TEST_CASE("HMACAuthPlugin: through any_auth_plugin", "[hmac][plugin]") {
+    hardened_fixture fx;
+    any_auth_plugin handle = HMACAuthPlugin(fx.options());
+    REQUIRE(handle);
+    any_auth_plugin copy = handle;
+    Message m = Message::prepare(Body::prepare("hello", "echo"), MessageType::REQUEST_URI);
+    handle.make(m.auth_data, m.body, {});
+    CHECK_FALSE(handle.check(m.auth_data, m.body, {}));
+    CHECK(copy.check(m.auth_data, m.body, {}) == errc::replayed);  // copies share the plugin
+    CHECK(handle.error().type() == MessageType::AUTH_ERROR);
+    CHECK_FALSE(handle.is_peer_specific());
+
+    // Sharing a plugin the caller keeps.
+    auto shared = std::make_shared<HMACAuthPlugin>(fx.options());
+    any_auth_plugin from_shared = shared;
+    Message m2 = Message::prepare(Body::prepare("x", "y"), MessageType::REQUEST_URI);
+    from_shared.make(m2.auth_data, m2.body, {});
+    CHECK_FALSE(shared->check(m2.auth_data, m2.body));
+    CHECK(from_shared.check(m2.auth_data, m2.body, {}) == errc::replayed);
+
+    any_auth_plugin empty;
+    CHECK_FALSE(empty);
+    CHECK_FALSE(empty.is_peer_specific());
+    CHECK_THROWS_AS(empty.make(m.auth_data, m.body, {}), netaio::error);
+    CHECK_THROWS_AS(empty.check(m.auth_data, m.body, {}), netaio::error);
+    any_auth_plugin null_shared = std::shared_ptr<HMACAuthPlugin>();
+    CHECK_FALSE(null_shared);
+}

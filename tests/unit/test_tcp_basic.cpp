@@ -1,0 +1,396 @@
+// Loopback tests of TCPServer and TCPClient: handlers, routing, request/response,
+// pub/sub, lifecycle. Test names cite the BEHAVIOUR.md items they cover.
+//
+// Never write co_await inside CHECK/REQUIRE: Catch's macros repeat their argument in
+// a short-circuited condition, and GCC 12 evaluates the co_await there anyway.
+#include "loopback_support.hpp"
+
+#include <netaio/tcp_client.hpp>
+#include <netaio/tcp_server.hpp>
+
+#include <set>
+
+using namespace netaio;
+using netaio_test::eventually;
+using netaio_test::run_loopback;
+
+namespace {
+
+tcp_server_options loopback_server() {
+    tcp_server_options o;
+    o.host = "127.0.0.1";
+    o.port = 0;
+    return o;
+}
+
+Message echo_reply(const Message& m) { return make_respond_uri_msg(m.body.content, m.body.uri); }
+
+std::string text(const bytes& b) { return std::string(b.begin(), b.end()); }
+
+/// A coroutine handler: waits, then answers (used by tests of concurrency and stop).
+asio::awaitable<std::optional<Message>> slow_echo(Message m, tcp_connection) {
+    const auto delay = std::chrono::milliseconds(std::stoi(text(m.body.content)));
+    co_await netaio_test::pause(delay);
+    co_return make_respond_uri_msg(m.body.content, m.body.uri);
+}
+
+}  // namespace
+
+TEST_CASE("tcp: request/response round trip (B59, B62)", "[tcp]") {
+    run_loopback([](asio::io_context& io) -> asio::awaitable<void> {
+        TCPServer server(io.get_executor(), loopback_server());
+        server.on({MessageType::REQUEST_URI, "echo"}, echo_reply);
+        server.start();
+        TCPClient client(io.get_executor(), {.port = server.local_port()});
+        co_await client.connect();
+        Message reply = co_await client.request("echo", "hello");
+        CHECK(reply.type() == MessageType::RESPOND_URI);
+        CHECK(text(reply.body.content) == "hello");
+        CHECK(text(reply.body.uri) == "echo");
+        co_await server.stop();
+    });
+}
+
+TEST_CASE("tcp: routing - most specific key wins, once handlers are consumed (B4, B5, B6)", "[tcp]") {
+    run_loopback([](asio::io_context& io) -> asio::awaitable<void> {
+        TCPServer server(io.get_executor(), loopback_server());
+        server.on(MessageType::REQUEST_URI, [](const Message& m) { return make_respond_uri_msg("by type", m.body.uri); });
+        server.on({MessageType::REQUEST_URI, "a"}, [](const Message& m) { return make_respond_uri_msg("by uri", m.body.uri); });
+        server.once({MessageType::REQUEST_URI, "a"},
+                    [](const Message& m) { return make_respond_uri_msg("once", m.body.uri); });
+        // A permanent (type, uri) handler beats an ephemeral type-only handler.
+        server.once(MessageType::REQUEST_URI, [](const Message& m) { return make_respond_uri_msg("once by type", m.body.uri); });
+        server.start();
+        TCPClient client(io.get_executor(), {.port = server.local_port()});
+        co_await client.connect();
+        {
+            Message reply_ = co_await client.request("a");
+            CHECK(text(reply_.body.content) == "once");
+        }
+        {
+            Message reply_ = co_await client.request("a");
+            CHECK(text(reply_.body.content) == "by uri");
+        }
+        {
+            Message reply_ = co_await client.request("b");
+            CHECK(text(reply_.body.content) == "once by type");
+        }
+        {
+            Message reply_ = co_await client.request("b");
+            CHECK(text(reply_.body.content) == "by type");
+        }
+        CHECK(server.remove_handler({MessageType::REQUEST_URI, "a"}));
+        CHECK_FALSE(server.remove_handler({MessageType::REQUEST_URI, "a"}));  // B3: silent no-op
+        {
+            Message reply_ = co_await client.request("a");
+            CHECK(text(reply_.body.content) == "by type");
+        }
+        co_await server.stop();
+    });
+}
+
+TEST_CASE("tcp: handler keyed by the client's address (B4)", "[tcp]") {
+    run_loopback([](asio::io_context& io) -> asio::awaitable<void> {
+        TCPServer server(io.get_executor(), loopback_server());
+        server.on({MessageType::REQUEST_URI, "who"}, [](const Message& m) { return make_respond_uri_msg("anyone", m.body.uri); });
+        server.on(MessageType::OK, [&server](const Message&, const tcp_connection& c) {
+            // Register a handler for exactly this client's address.
+            server.on({MessageType::REQUEST_URI, "who", c.remote()},
+                      [](const Message& m) { return make_respond_uri_msg("you", m.body.uri); });
+        });
+        server.start();
+        TCPClient first(io.get_executor(), {.port = server.local_port()});
+        TCPClient second(io.get_executor(), {.port = server.local_port()});
+        co_await first.connect();
+        co_await second.connect();
+        first.send(make_ok_msg());
+        co_await eventually([&] { return server.stats().handler_calls >= 1; });
+        {
+            Message reply_ = co_await first.request("who");
+            CHECK(text(reply_.body.content) == "you");
+        }
+        {
+            Message reply_ = co_await second.request("who");
+            CHECK(text(reply_.body.content) == "anyone");
+        }
+        co_await server.stop();
+    });
+}
+
+TEST_CASE("tcp: default handler replies NOT_FOUND with an empty uri; requests then time out (B12, B63)", "[tcp]") {
+    run_loopback([](asio::io_context& io) -> asio::awaitable<void> {
+        TCPServer server(io.get_executor(), loopback_server());
+        server.start();
+        TCPClient client(io.get_executor(), {.port = server.local_port()});
+        co_await client.connect();
+        client.send(make_ok_msg("x", "nowhere"));
+        std::optional<Message> got = co_await client.receive_once(std::nullopt, 2s);
+        REQUIRE(got);
+        CHECK(got->type() == MessageType::NOT_FOUND);
+        CHECK(got->body.uri.empty());
+        CHECK(text(got->body.content) == "not found");
+        CHECK(got->encode() == make_not_found_msg().encode());
+        try {
+            (void)co_await client.request("nowhere", "", request_options().timeout(100ms));
+            FAIL("expected a timeout");
+        } catch (const netaio::error& e) {
+            CHECK(e.code() == errc::timed_out);
+            CHECK(std::string(e.what()).find("Request for URI nowhere timed out after 0.1") != std::string::npos);
+        }
+        co_await server.stop();
+    });
+}
+
+TEST_CASE("tcp: custom default handler and handlers returning nothing (B12, B31)", "[tcp]") {
+    run_loopback([](asio::io_context& io) -> asio::awaitable<void> {
+        TCPServer server(io.get_executor(), loopback_server());
+        server.set_default_handler([](const Message& m) { return make_not_found_msg("no route", m.body.uri); });
+        server.on({MessageType::REQUEST_URI, "silent"}, [](const Message&) {});
+        server.start();
+        TCPClient client(io.get_executor(), {.port = server.local_port()});
+        co_await client.connect();
+        Message reply = co_await client.request("missing");
+        CHECK(reply.type() == MessageType::NOT_FOUND);
+        CHECK(text(reply.body.content) == "no route");
+        bool timed_out = false;
+        try {
+            (void)co_await client.request("silent", "", request_options().timeout(100ms));
+        } catch (const netaio::error& e) {
+            timed_out = e.code() == errc::timed_out;
+        }
+        CHECK(timed_out);
+        co_await server.stop();
+    });
+}
+
+TEST_CASE("tcp: coroutine handlers, and a throwing handler yields ERROR while the connection lives", "[tcp]") {
+    run_loopback([](asio::io_context& io) -> asio::awaitable<void> {
+        TCPServer server(io.get_executor(), loopback_server());
+        server.on({MessageType::REQUEST_URI, "slow"}, slow_echo);
+        server.on({MessageType::REQUEST_URI, "boom"}, [](const Message&) -> std::optional<Message> {
+            throw std::runtime_error("handler exploded");
+        });
+        server.start();
+        TCPClient client(io.get_executor(), {.port = server.local_port()});
+        co_await client.connect();
+        Message slow = co_await client.request("slow", "20");
+        CHECK(text(slow.body.content) == "20");
+        client.send(Message::prepare(Body::prepare("", "boom"), MessageType::REQUEST_URI));
+        std::optional<Message> error_reply = co_await client.receive_once(std::nullopt, 2s);
+        REQUIRE(error_reply);
+        CHECK(error_reply->type() == MessageType::ERROR);
+        CHECK(server.stats().count(errc::handler_failed) == 1);
+        {
+            Message reply_ = co_await client.request("slow", "1");
+            CHECK(text(reply_.body.content) == "1");
+        }  // still alive
+        co_await server.stop();
+    });
+}
+
+TEST_CASE("tcp: concurrent same-URI requests each get their own reply, in order (E12)", "[tcp]") {
+    run_loopback([](asio::io_context& io) -> asio::awaitable<void> {
+        TCPServer server(io.get_executor(), loopback_server());
+        // Replies carry the request content, so each waiter can check it got its own.
+        server.on({MessageType::REQUEST_URI, "same"}, echo_reply);
+        server.start();
+        TCPClient client(io.get_executor(), {.port = server.local_port()});
+        co_await client.connect();
+        constexpr int n = 50;
+        int done = 0;
+        int mismatched = 0;
+        for (int i = 0; i < n; ++i) {
+            asio::co_spawn(
+                io,
+                [](TCPClient& c, int i, int& done, int& mismatched) -> asio::awaitable<void> {
+                    Message r = co_await c.request("same", std::to_string(i));
+                    if (text(r.body.content) != std::to_string(i)) ++mismatched;
+                    ++done;
+                }(client, i, done, mismatched),
+                [](std::exception_ptr e) {
+                    if (e) std::rethrow_exception(e);
+                });
+        }
+        co_await eventually([&] { return done == n; });
+        CHECK(mismatched == 0);
+        co_await server.stop();
+    });
+}
+
+TEST_CASE("tcp: pipelined frames are answered in order, replies batched", "[tcp]") {
+    run_loopback([](asio::io_context& io) -> asio::awaitable<void> {
+        TCPServer server(io.get_executor(), loopback_server());
+        server.on({MessageType::REQUEST_URI, "echo"}, echo_reply);
+        server.start();
+        TCPClient client(io.get_executor(), {.port = server.local_port()});
+        co_await client.connect();
+        for (int i = 0; i < 100; ++i) client.send(Message::prepare(Body::prepare(std::to_string(i), "echo"), MessageType::REQUEST_URI));
+        for (int i = 0; i < 100; ++i) {
+            std::optional<Message> m = co_await client.receive_once(std::nullopt, 2s);
+            REQUIRE(m);
+            CHECK(text(m->body.content) == std::to_string(i));
+        }
+        // 100 requests, far fewer writes thanks to batching (both sides).
+        CHECK(server.stats().frames_sent == 100);
+        co_await server.stop();
+    });
+}
+
+TEST_CASE("tcp: subscribe, notify and unsubscribe (B37-B40)", "[tcp]") {
+    run_loopback([](asio::io_context& io) -> asio::awaitable<void> {
+        TCPServer server(io.get_executor(), loopback_server());
+        server.on(MessageType::SUBSCRIBE_URI, [&server](const Message& m, const tcp_connection& c) {
+            server.subscribe(m.body.uri, c);
+            return Message::prepare(Body::prepare("", m.body.uri), MessageType::CONFIRM_SUBSCRIBE);
+        });
+        server.on(MessageType::UNSUBSCRIBE_URI, [&server](const Message& m, const tcp_connection& c) {
+            server.unsubscribe(m.body.uri, c);
+            server.unsubscribe(m.body.uri, c);  // not a member any more: ignored (B38 fix)
+            return Message::prepare(Body::prepare("", m.body.uri), MessageType::CONFIRM_UNSUBSCRIBE);
+        });
+        server.start();
+        TCPClient a(io.get_executor(), {.port = server.local_port()});
+        TCPClient b(io.get_executor(), {.port = server.local_port()});
+        co_await a.connect();
+        co_await b.connect();
+        a.send(Message::prepare(Body::prepare("", "news"), MessageType::SUBSCRIBE_URI));
+        b.send(Message::prepare(Body::prepare("", "news"), MessageType::SUBSCRIBE_URI));
+        {
+            std::optional<Message> got_ = co_await a.receive_once(std::nullopt, 2s);
+            REQUIRE(got_);
+            CHECK(got_->type() == MessageType::CONFIRM_SUBSCRIBE);
+        }
+        {
+            std::optional<Message> got_ = co_await b.receive_once(std::nullopt, 2s);
+            REQUIRE(got_);
+            CHECK(got_->type() == MessageType::CONFIRM_SUBSCRIBE);
+        }
+        CHECK(server.subscribers("news").size() == 2);
+
+        CHECK(server.notify("news", Message::prepare(Body::prepare("extra", "news"), MessageType::NOTIFY_URI)) == 2);
+        {
+            std::optional<Message> got_ = co_await a.receive_once(std::nullopt, 2s);
+            REQUIRE(got_);
+            CHECK(text(got_->body.content) == "extra");
+        }
+        {
+            std::optional<Message> got_ = co_await b.receive_once(std::nullopt, 2s);
+            REQUIRE(got_);
+            CHECK(text(got_->body.content) == "extra");
+        }
+        CHECK(server.notify("other", make_ok_msg()) == 0);  // unknown key: no-op
+
+        b.send(Message::prepare(Body::prepare("", "news"), MessageType::UNSUBSCRIBE_URI));
+        {
+            std::optional<Message> got_ = co_await b.receive_once(std::nullopt, 2s);
+            REQUIRE(got_);
+            CHECK(got_->type() == MessageType::CONFIRM_UNSUBSCRIBE);
+        }
+        CHECK(server.notify("news", Message::prepare(Body::prepare("second", "news"), MessageType::NOTIFY_URI)) == 1);
+        {
+            std::optional<Message> got_ = co_await a.receive_once(std::nullopt, 2s);
+            REQUIRE(got_);
+            CHECK(text(got_->body.content) == "second");
+        }
+
+        // Broadcast reaches every client; a closed client drops out of subscriptions (B25).
+        CHECK(server.broadcast(make_ok_msg("all")) == 2);
+        {
+            std::optional<Message> got_ = co_await a.receive_once(std::nullopt, 2s);
+            REQUIRE(got_);
+            CHECK(text(got_->body.content) == "all");
+        }
+        {
+            std::optional<Message> got_ = co_await b.receive_once(std::nullopt, 2s);
+            REQUIRE(got_);
+            CHECK(text(got_->body.content) == "all");
+        }
+        a.close();
+        co_await eventually([&] { return server.clients().size() == 1; });
+        CHECK(server.subscribers("news").empty());
+        co_await server.stop();
+    });
+}
+
+TEST_CASE("tcp: a client connects to several servers at once (B49)", "[tcp]") {
+    run_loopback([](asio::io_context& io) -> asio::awaitable<void> {
+        TCPServer one(io.get_executor(), loopback_server());
+        TCPServer two(io.get_executor(), loopback_server());
+        one.on({MessageType::REQUEST_URI, "name"}, [](const Message& m) { return make_respond_uri_msg("one", m.body.uri); });
+        two.on({MessageType::REQUEST_URI, "name"}, [](const Message& m) { return make_respond_uri_msg("two", m.body.uri); });
+        one.start();
+        two.start();
+        TCPClient client(io.get_executor(), {.port = one.local_port()});
+        co_await client.connect();
+        co_await client.connect("127.0.0.1", two.local_port());
+        CHECK(client.servers().size() == 2);
+        {
+            Message reply_ = co_await client.request("name");
+            CHECK(text(reply_.body.content) == "one");
+        }
+        const peer_address second{"127.0.0.1", two.local_port()};
+        {
+            Message reply_ = co_await client.request("name", "", request_options().to(second));
+            CHECK(text(reply_.body.content) == "two");
+        }
+        co_await one.stop();
+        co_await two.stop();
+    });
+}
+
+TEST_CASE("tcp: pending requests fail at once when the server stops, not at their timeout (E10)", "[tcp]") {
+    run_loopback([](asio::io_context& io) -> asio::awaitable<void> {
+        tcp_server_options options = loopback_server();
+        options.stop_timeout = 50ms;
+        TCPServer server(io.get_executor(), options);
+        server.on({MessageType::REQUEST_URI, "slow"}, slow_echo);
+        server.on({MessageType::REQUEST_URI, "never"}, [](const Message&) {});
+        server.start();
+        TCPClient client(io.get_executor(), {.port = server.local_port()});
+        co_await client.connect();
+        // One request in flight on a handler that finishes during stop(), one that never gets a reply.
+        std::optional<std::error_code> never_result;
+        asio::co_spawn(
+            io,
+            [](TCPClient& c, std::optional<std::error_code>& out) -> asio::awaitable<void> {
+                try {
+                    (void)co_await c.request("never", "", request_options().timeout(10s));
+                    out = std::error_code();
+                } catch (const netaio::error& e) {
+                    out = e.code();
+                }
+            }(client, never_result),
+            [](std::exception_ptr e) {
+                if (e) std::rethrow_exception(e);
+            });
+        co_await netaio_test::pause(20ms);
+        const auto started = std::chrono::steady_clock::now();
+        co_await server.stop();
+        co_await eventually([&] { return never_result.has_value(); }, 1s);
+        CHECK(*never_result == errc::connection_lost);
+        CHECK(std::chrono::steady_clock::now() - started < 1s);
+        bool refused = false;
+        try {
+            (void)co_await client.request("slow", "1");  // no connection any more
+        } catch (const netaio::error& e) {
+            refused = e.code() == errc::not_connected;
+        }
+        CHECK(refused);
+    });
+}
+
+TEST_CASE("tcp: stop lets a running handler finish and its reply drain (graceful stop)", "[tcp]") {
+    run_loopback([](asio::io_context& io) -> asio::awaitable<void> {
+        TCPServer server(io.get_executor(), loopback_server());
+        server.on({MessageType::REQUEST_URI, "slow"}, slow_echo);
+        server.start();
+        TCPClient client(io.get_executor(), {.port = server.local_port()});
+        co_await client.connect();
+        client.send(Message::prepare(Body::prepare("100", "slow"), MessageType::REQUEST_URI));
+        co_await netaio_test::pause(20ms);  // the handler is now running
+        co_await server.stop();
+        std::optional<Message> reply = co_await client.receive_once(std::nullopt, 2s);
+        REQUIRE(reply);
+        CHECK(text(reply->body.content) == "100");
+    });
+}
