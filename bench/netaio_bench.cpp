@@ -11,15 +11,20 @@
 // baseline and netaio always use the same arrangement.
 //
 // Raw baseline (same Asio C++20 coroutines, same frames):
-//   server  per connection: async_read 9-byte header, async_read auth+body, turn
-//           the frame into the reply (type byte := RESPOND_URI, everything else
-//           echoed, so the CRC stays valid), async_write it. Checks nothing else.
+//   server  per connection: read a frame (9-byte header, then auth+body), turn it
+//           into the reply in place (type byte := RESPOND_URI, auth and body
+//           echoed, so the CRC stays valid) and write it. Checks nothing else.
 //   client  builds a REQUEST_URI frame (header, empty packify dict 4d 40 00, body
 //           u16 uri_len "echo" content, CRC-32 computed), writes it, reads the reply
-//           (header, then auth+body) and compares the body with what it sent.
+//           frame and compares the body with what it sent.
 //           Pipelined: 64 requester coroutines share one socket through a write
 //           queue (one gathered write in flight) and a reader that completes the
 //           requesters in FIFO order, as netaio's client does.
+//   Reads are buffered by default (async_read_some into a buffer, frames parsed
+//   out of it; the server answers all frames of one read with one gathered write,
+//   as netaio does). --raw-naive instead reads exactly 9 bytes, then exactly
+//   auth+body, and writes every reply on its own (more syscalls per frame, and no
+//   batching when pipelined).
 // netaio:  TCPServer with a REQUEST_URI "echo" handler returning RESPOND_URI with
 //          the same content; TCPClient `co_await client.request("echo", content)`.
 //
@@ -59,6 +64,7 @@
 #include <memory>
 #include <new>
 #include <optional>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -166,6 +172,7 @@ struct run_params {
     double seconds = 1.0;
     double warmup_seconds = 0.2;
     bool single_thread = false;
+    bool raw_naive = false;  // raw reader: exact 9-byte + auth/body reads, one write per reply
     // Allocation mode: one ping-pong worker, `alloc_warmup` round trips, then
     // `alloc_rounds` counted ones; no timing.
     bool alloc_mode = false;
@@ -210,6 +217,7 @@ struct run_state {
     bool alloc_mode = false;
     std::uint64_t alloc_warmup = 0, alloc_rounds = 0;
     std::uint64_t calls_before = 0, bytes_before = 0, calls_after = 0, bytes_after = 0;
+    bool window_done = false;
 };
 
 /// Called by every worker after each verified round trip.
@@ -224,6 +232,7 @@ void note_completion(run_state* st) {
         bench_alloc::counting.store(false);
         st->calls_after = bench_alloc::calls.load();
         st->bytes_after = bench_alloc::bytes.load();
+        st->window_done = true;
         st->stop = true;
     }
 }
@@ -274,7 +283,7 @@ asio::awaitable<void> measure(run_state* st, run_params p, run_output* out) {
         out->rounds = st->alloc_rounds;
         out->alloc_calls = st->calls_after - st->calls_before;
         out->alloc_bytes = st->bytes_after - st->bytes_before;
-        if (st->calls_after == 0) record_failure("allocation window not completed");
+        if (!st->window_done) record_failure("allocation window not completed");
     }
 }
 
@@ -331,35 +340,93 @@ struct raw_frame {
     }
 };
 
-/// Raw server, one connection: header, auth+body, reply; nothing else is checked.
-asio::awaitable<void> raw_server_session(tcp::socket sock) {
-    std::vector<std::uint8_t> buf(raw_header + 0xFFFF + 0xFFFF);
+/// Reads whole frames from a socket: the 9-byte header, then auth+body.
+///   buffered (default): async_read_some into a 128 KiB buffer, frames parsed out
+///       of it, so one read can yield several frames (as any real framed protocol
+///       reader, and netaio's decoder, does);
+///   naive (--raw-naive): async_read exactly 9 bytes, then exactly auth+body.
+/// The span returned by next() stays valid until the next call to next().
+struct raw_reader {
+    explicit raw_reader(bool naive_mode) : naive(naive_mode), buf(std::size_t{128} << 10) {}
+    bool naive;
+    std::vector<std::uint8_t> buf;
+    std::size_t start = 0, end = 0;
+
+    std::size_t complete_frame() const {  // size of the whole frame at `start`, 0 when incomplete
+        const std::size_t have = end - start;
+        if (have < raw_header) return 0;
+        const std::uint8_t* h = buf.data() + start;
+        const std::size_t size = raw_header + get16(h + 1) + get16(h + 3);
+        return have >= size ? size : 0;
+    }
+    /// Whether another whole frame is already buffered (a read would not block).
+    bool has_frame() const { return !naive && complete_frame() > 0; }
+
+    /// The next frame; empty on end of stream or error.
+    asio::awaitable<std::span<std::uint8_t>> next(tcp::socket* sock) {
+        if (naive) {
+            auto [ec, n] = co_await asio::async_read(*sock, asio::buffer(buf.data(), raw_header), nothrow_awaitable);
+            if (ec) co_return std::span<std::uint8_t>();
+            const std::size_t rest = std::size_t{get16(buf.data() + 1)} + get16(buf.data() + 3);
+            auto [ec2, n2] = co_await asio::async_read(*sock, asio::buffer(buf.data() + raw_header, rest), nothrow_awaitable);
+            if (ec2) co_return std::span<std::uint8_t>();
+            (void)n, (void)n2;
+            co_return std::span<std::uint8_t>(buf.data(), raw_header + rest);
+        }
+        for (;;) {
+            if (const std::size_t size = complete_frame()) {
+                std::span<std::uint8_t> frame(buf.data() + start, size);
+                start += size;
+                co_return frame;
+            }
+            if (start == end) {
+                start = end = 0;
+            } else if (buf.size() - end < (std::size_t{64} << 10)) {  // keep room for a max-size read
+                std::memmove(buf.data(), buf.data() + start, end - start);
+                end -= start;
+                start = 0;
+            }
+            auto [ec, n] = co_await sock->async_read_some(asio::buffer(buf.data() + end, buf.size() - end), nothrow_awaitable);
+            if (ec || n == 0) co_return std::span<std::uint8_t>();
+            end += n;
+        }
+    }
+};
+
+/// Raw server, one connection: read a frame (header, then auth+body), turn it into
+/// the reply in place (type byte := RESPOND_URI; same auth and body, so the CRC
+/// still holds) and write it; nothing else is checked. Buffered mode writes the
+/// replies to all frames of one read with one gathered write (as netaio does).
+asio::awaitable<void> raw_server_session(tcp::socket sock, bool naive) {
+    raw_reader reader(naive);
+    std::vector<asio::const_buffer> replies;
+    replies.reserve(1024);
     for (;;) {
-        auto [ec, n] = co_await asio::async_read(sock, asio::buffer(buf.data(), raw_header), nothrow_awaitable);
+        std::span<std::uint8_t> frame = co_await reader.next(&sock);
+        if (frame.empty()) co_return;
+        frame[0] = type_respond;
+        replies.emplace_back(frame.data(), frame.size());
+        if (reader.has_frame()) continue;  // gather: the spans stay valid until the next read
+        auto [ec, n] = co_await asio::async_write(sock, replies, nothrow_awaitable);
+        (void)n;
+        replies.clear();
         if (ec) co_return;
-        const std::size_t rest = std::size_t{get16(buf.data() + 1)} + get16(buf.data() + 3);
-        auto [ec2, n2] = co_await asio::async_read(sock, asio::buffer(buf.data() + raw_header, rest), nothrow_awaitable);
-        if (ec2) co_return;
-        buf[0] = type_respond;  // same layout; the body is unchanged so its CRC still holds
-        auto [ec3, n3] = co_await asio::async_write(sock, asio::buffer(buf.data(), raw_header + rest), nothrow_awaitable);
-        if (ec3) co_return;
-        (void)n, (void)n2, (void)n3;
     }
 }
 
-asio::awaitable<void> raw_accept_loop(tcp::acceptor* acceptor) {
+asio::awaitable<void> raw_accept_loop(tcp::acceptor* acceptor, bool naive) {
     for (;;) {
         auto [ec, sock] = co_await acceptor->async_accept(nothrow_awaitable);
         if (ec) co_return;
         std::error_code ignored;
         sock.set_option(tcp::no_delay(true), ignored);
-        asio::co_spawn(acceptor->get_executor(), raw_server_session(std::move(sock)), asio::detached);
+        asio::co_spawn(acceptor->get_executor(), raw_server_session(std::move(sock), naive), asio::detached);
     }
 }
 
 struct raw_server {
-    explicit raw_server(asio::io_context& io) : acceptor(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)) {
-        asio::co_spawn(io, raw_accept_loop(&acceptor), asio::detached);
+    raw_server(asio::io_context& io, bool naive) : acceptor(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)) {
+        asio::co_spawn(io, raw_accept_loop(&acceptor, naive), asio::detached);
     }
     std::uint16_t port() const { return acceptor.local_endpoint().port(); }
     void close() {
@@ -379,20 +446,17 @@ asio::awaitable<tcp::socket> raw_connect(std::uint16_t port) {
 
 /// Raw ping-pong on its own socket: write request, read reply, compare.
 asio::awaitable<void> raw_pingpong_worker(std::shared_ptr<tcp::socket> sock, run_state* st, std::size_t size,
-                                          std::uint32_t id) {
+                                          std::uint32_t id, bool naive) {
     raw_frame req(size, id);
-    std::vector<std::uint8_t> in(raw_header + 0xFFFF + 0xFFFF);
+    raw_reader reader(naive);
     for (std::uint32_t seq = 0; !st->stop; ++seq) {
         req.build(id, seq);
         auto [ec, n] = co_await asio::async_write(*sock, asio::buffer(req.frame), nothrow_awaitable);
+        (void)n;
         if (ec) throw std::system_error(ec, "raw write");
-        auto [ec2, n2] = co_await asio::async_read(*sock, asio::buffer(in.data(), raw_header), nothrow_awaitable);
-        if (ec2) throw std::system_error(ec2, "raw read header");
-        const std::size_t rest = std::size_t{get16(in.data() + 1)} + get16(in.data() + 3);
-        auto [ec3, n3] = co_await asio::async_read(*sock, asio::buffer(in.data() + raw_header, rest), nothrow_awaitable);
-        if (ec3) throw std::system_error(ec3, "raw read body");
-        if (!req.matches(in.data(), raw_header + rest)) throw std::runtime_error("raw: wrong reply content");
-        (void)n, (void)n2, (void)n3;
+        std::span<std::uint8_t> reply = co_await reader.next(sock.get());
+        if (reply.empty()) throw std::runtime_error("raw: connection lost");
+        if (!req.matches(reply.data(), reply.size())) throw std::runtime_error("raw: wrong reply content");
         note_completion(st);
     }
 }
@@ -448,19 +512,15 @@ asio::awaitable<void> raw_pipe_writer(std::shared_ptr<raw_pipe> pipe) {
     }
 }
 
-asio::awaitable<void> raw_pipe_reader(std::shared_ptr<raw_pipe> pipe) {
-    std::vector<std::uint8_t> in(raw_header + 0xFFFF + 0xFFFF);
+asio::awaitable<void> raw_pipe_reader(std::shared_ptr<raw_pipe> pipe, bool naive) {
+    raw_reader reader(naive);
     while (!pipe->closed) {
-        auto [ec, n] = co_await asio::async_read(pipe->sock, asio::buffer(in.data(), raw_header), nothrow_awaitable);
-        if (ec) break;
-        const std::size_t rest = std::size_t{get16(in.data() + 1)} + get16(in.data() + 3);
-        auto [ec2, n2] = co_await asio::async_read(pipe->sock, asio::buffer(in.data() + raw_header, rest), nothrow_awaitable);
-        if (ec2) break;
-        (void)n, (void)n2;
+        std::span<std::uint8_t> frame = co_await reader.next(&pipe->sock);
+        if (frame.empty()) break;
         if (pipe->waiting.empty()) continue;  // unsolicited: ignore
         raw_slot* slot = pipe->waiting.front();
         pipe->waiting.pop_front();
-        slot->reply.assign(in.begin(), in.begin() + static_cast<std::ptrdiff_t>(raw_header + rest));
+        slot->reply.assign(frame.begin(), frame.end());
         slot->replied = true;
         slot->wake.cancel();
     }
@@ -497,7 +557,7 @@ asio::awaitable<void> raw_client_main(cell c, std::uint16_t port, run_params p, 
         tcp::socket s = co_await raw_connect(port);
         pipe = std::make_shared<raw_pipe>(std::move(s));
         asio::co_spawn(ex, raw_pipe_writer(pipe), asio::detached);
-        asio::co_spawn(ex, raw_pipe_reader(pipe), asio::detached);
+        asio::co_spawn(ex, raw_pipe_reader(pipe, p.raw_naive), asio::detached);
         for (int i = 0; i < pipeline_depth; ++i) {
             ++st.running;
             asio::co_spawn(ex, raw_pipelined_worker(pipe, &st, c.size, static_cast<std::uint32_t>(i)), worker_done{&st});
@@ -510,7 +570,7 @@ asio::awaitable<void> raw_client_main(cell c, std::uint16_t port, run_params p, 
         }
         for (int i = 0; i < n; ++i) {
             ++st.running;
-            asio::co_spawn(ex, raw_pingpong_worker(sockets[static_cast<std::size_t>(i)], &st, c.size, static_cast<std::uint32_t>(i)),
+            asio::co_spawn(ex, raw_pingpong_worker(sockets[static_cast<std::size_t>(i)], &st, c.size, static_cast<std::uint32_t>(i), p.raw_naive),
                            worker_done{&st});
         }
     }
@@ -610,7 +670,7 @@ run_output run_once(impl which, const cell& c, const run_params& p) {
     std::optional<netaio::TCPServer> server;
     std::uint16_t port = 0;
     if (which == impl::raw) {
-        raw.emplace(server_io);
+        raw.emplace(server_io, p.raw_naive);
         port = raw->port();
     } else {
         server.emplace(server_io.get_executor(), netaio_server_options(c.plugins));
@@ -657,6 +717,7 @@ struct options {
     int repeat = 3;
     bool quick = false;
     bool single_thread = false;
+    bool raw_naive = false;
     bool verbose = false;
     bool run_table = true;
     bool run_alloc = true;
@@ -674,6 +735,8 @@ void usage() {
         "  --repeat N        runs per cell; the median is reported (default 3)\n"
         "  --quick           smoke test: 0.2 s cells, 1 repeat\n"
         "  --single-thread   server and client on one io_context (default: one thread each)\n"
+        "  --raw-naive       raw baseline reads exactly 9 bytes then auth+body per frame and\n"
+        "                    writes each reply alone (default: buffered reads, gathered replies)\n"
         "  --scenario NAME   pingpong | pipelined | connections (repeatable; default all)\n"
         "  --size BYTES      content size (repeatable; default 32, 1024, 16384)\n"
         "  --plugins on|off  only this plugin mode (default both)\n"
@@ -712,6 +775,8 @@ bool parse(int argc, char** argv, options& o) {
             o.quick = true;
         } else if (a == "--single-thread") {
             o.single_thread = true;
+        } else if (a == "--raw-naive") {
+            o.raw_naive = true;
         } else if (a == "--verbose" || a == "-v") {
             o.verbose = true;
         } else if (a == "--scenario") {
@@ -771,6 +836,7 @@ int main(int argc, char** argv) {
     p.seconds = o.seconds;
     p.warmup_seconds = std::clamp(o.seconds * 0.2, 0.05, 0.25);
     p.single_thread = o.single_thread;
+    p.raw_naive = o.raw_naive;
 
     std::printf("netaio_bench - netaio %s vs raw Asio %d.%d.%d, same framing, loopback 127.0.0.1\n",
                 NETAIO_VERSION_STRING, ASIO_VERSION / 100000, ASIO_VERSION / 100 % 1000, ASIO_VERSION % 100);
@@ -778,6 +844,11 @@ int main(int argc, char** argv) {
         std::printf("threads: server and client in one process on ONE io_context, one thread\n");
     else
         std::printf("threads: server on its own thread + io_context, client on another thread + io_context (raw and netaio alike)\n");
+    if (o.raw_naive)
+        std::printf("raw baseline: NAIVE reads (async_read 9-byte header, then auth+body) and one write per reply\n");
+    else
+        std::printf("raw baseline: buffered reads (read_some, frames parsed out: header, then auth+body), replies of one read\n"
+                    "              gathered into one write; client pipelining through a write queue + FIFO reader\n");
     std::printf("cells: %.2f s measured after %.2f s warm-up, %d run(s) per cell, MEDIAN reported; raw and netaio runs interleaved\n",
                 p.seconds, p.warmup_seconds, o.repeat);
 #ifdef NDEBUG

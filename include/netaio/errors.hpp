@@ -58,6 +58,7 @@ enum class errc : int {
     missing_peer_data,        ///< peer data absent where required
     peer_table_full,          ///< peer cap reached
     rate_limited,             ///< too many adverts from one source
+    rebinding_refused,        ///< a live peer's id claimed from an address not bound to it
 
     // 400-499: plugins --------------------------------------------------------
     auth_failed = 400,        ///< MAC / signature / witness did not verify
@@ -89,6 +90,7 @@ enum class errc : int {
     stopped,                  ///< the node was stopped
     handler_failed,           ///< a handler threw; an ERROR reply was sent instead
     protocol_errors,          ///< too many bad frames in a row on one connection
+    bad_option,               ///< an option value is invalid (unknown interface, bad address...)
 };
 
 namespace detail {
@@ -136,6 +138,7 @@ public:
             case errc::missing_peer_data: return "peer data missing";
             case errc::peer_table_full: return "peer table full";
             case errc::rate_limited: return "rate limited";
+            case errc::rebinding_refused: return "peer id claimed from another address";
             case errc::auth_failed: return "authentication failed";
             case errc::missing_auth_field: return "required auth field missing";
             case errc::bad_auth_field_length: return "auth field has the wrong length";
@@ -163,6 +166,7 @@ public:
             case errc::stopped: return "node stopped";
             case errc::handler_failed: return "handler failed";
             case errc::protocol_errors: return "too many bad frames in a row";
+            case errc::bad_option: return "invalid option";
         }
         return "netaio error " + std::to_string(value);
     }

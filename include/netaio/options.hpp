@@ -10,6 +10,7 @@
 #include <netaio/logging.hpp>
 #include <netaio/message.hpp>
 #include <netaio/peer.hpp>
+#include <netaio/peer_table.hpp>
 #include <netaio/plugin.hpp>
 #include <netaio/version.hpp>
 
@@ -85,6 +86,114 @@ struct tcp_client_options {
     DefaultPeerPlugin peer_plugin{};
     logger log{};
     std::string logger_name = "netaio.client";
+    reject_callback on_reject{};
+    auth_error_handler on_auth_error{};
+};
+
+/// Options of one send/broadcast/notify call.
+struct send_options {
+    bool use_auth = true;            ///< apply the node's outer auth plugin
+    bool use_cipher = true;          ///< apply the node's outer cipher plugin
+    handler_plugins plugins{};       ///< the inner layer for this call
+};
+
+/// Options of one request/create/update/delete call, set fluently:
+///
+///     co_await client.request("echo", "hi", request_options().to(server).timeout(500ms));
+///
+/// Not an aggregate on purpose: GCC 12 destroys aggregate temporaries twice when
+/// they appear inside a co_await expression, and options are written exactly there.
+class request_options {
+public:
+    request_options() = default;
+
+    /// The server to ask (default: the client's default server).
+    request_options& to(peer_address s) & { server_ = std::move(s); return *this; }
+    request_options&& to(peer_address s) && { return std::move(to(std::move(s))); }
+    /// How long to wait for the reply (0: the client's request_timeout, 10 s).
+    request_options& timeout(std::chrono::milliseconds t) & { timeout_ = t; return *this; }
+    request_options&& timeout(std::chrono::milliseconds t) && { return std::move(timeout(t)); }
+    /// The inner plugin layer for this request and its reply (applied once each way).
+    request_options& plugins(handler_plugins p) & { plugins_ = std::move(p); return *this; }
+    request_options&& plugins(handler_plugins p) && { return std::move(plugins(std::move(p))); }
+    /// Skip the client's outer auth / cipher plugin for this request.
+    request_options& use_auth(bool on) & { use_auth_ = on; return *this; }
+    request_options&& use_auth(bool on) && { return std::move(use_auth(on)); }
+    request_options& use_cipher(bool on) & { use_cipher_ = on; return *this; }
+    request_options&& use_cipher(bool on) && { return std::move(use_cipher(on)); }
+
+    const std::optional<peer_address>& server() const noexcept { return server_; }
+    std::chrono::milliseconds timeout() const noexcept { return timeout_; }
+    const handler_plugins& plugins() const noexcept { return plugins_; }
+    bool use_auth() const noexcept { return use_auth_; }
+    bool use_cipher() const noexcept { return use_cipher_; }
+
+private:
+    std::optional<peer_address> server_;
+    std::chrono::milliseconds timeout_{0};
+    handler_plugins plugins_;
+    bool use_auth_ = true;
+    bool use_cipher_ = true;
+};
+
+/// Called when a request times out, before the error is raised (BEHAVIOUR B64/B67).
+struct timeout_event {
+    std::string_view timeout_type;  ///< "request_timeout"
+    const peer_address& server;
+    const bytes& uri;
+    std::chrono::milliseconds timeout;
+};
+using timeout_handler = std::function<void(const timeout_event&)>;
+
+/// Peer management settings (BEHAVIOUR B42, B71, B93, B96).
+struct peer_management_options {
+    std::string app_id = "netaio";                      ///< the uri of ADVERTISE_PEER / PEER_DISCOVERED / DISCONNECT
+    std::chrono::milliseconds advertise_every = 20s;    ///< UDP: multicast period (floor 100 ms)
+    std::chrono::milliseconds peer_timeout = 60s;       ///< UDP: peers silent this long are purged
+    handler_plugins plugins{};                          ///< inner layer of the peer messages and their handlers
+    std::vector<peer_address> static_peers{};           ///< UDP: also advertise to these (where multicast cannot reach)
+};
+
+/// What happened to a peer (for logs and tools such as netaio-cli).
+enum class peer_event_kind { discovered, updated, removed };
+struct peer_event {
+    peer_event_kind kind;
+    const Peer& peer;
+    const peer_address& address;  ///< where the event came from (or the peer's last address)
+};
+using peer_callback = std::function<void(const peer_event&)>;
+
+struct udp_node_options {
+    std::string host = "0.0.0.0";           ///< bind address ("::" for IPv6)
+    std::uint16_t port = 8888;              ///< 0 picks a free port (see local_port())
+    std::string multicast_group = "224.0.0.1";  ///< IPv4 default as netaio; an IPv6 group (ff02::...) for IPv6
+    /// Interface for multicast: an address ("127.0.0.1") or a name ("lo", "eth0");
+    /// empty = the system default (IPv4 INADDR_ANY). Tests pin it to loopback.
+    std::string multicast_interface{};
+    int multicast_ttl = 1;                  ///< hops; 0 keeps datagrams on this host
+    bool multicast_loopback = true;         ///< deliver our multicasts to sockets on this host
+    bool join_multicast = true;             ///< join multicast_group on start()
+    bool reuse_address = true;              ///< several nodes on one host may share the port
+    /// Where multicasts go and are heard. Unset: this node's own port (netaio's
+    /// way: every node on the same port). Set: a second, receive-only socket joins
+    /// the group on that port (0 picks a free one, see discovery_port()), so nodes
+    /// with different unicast ports on one host still hear each other.
+    std::optional<std::uint16_t> multicast_port{};
+    frame_limits limits{};
+    /// Reply to malformed or unauthenticated datagrams as netaio does (checksum
+    /// failure: ERROR "invalid message"; auth failure: the auth-error reply). Off by
+    /// default: a node never reflects traffic toward unverified sources.
+    bool reply_to_invalid = false;
+    any_auth_plugin auth_plugin{};
+    any_cipher_plugin cipher_plugin{};
+    DefaultPeerPlugin peer_plugin{};
+    std::optional<Peer> local_peer{};       ///< this node's identity for peer management
+    peer_table_options peers{};
+    clock_source clock{};                   ///< peer times (injectable for tests)
+    std::chrono::milliseconds request_timeout = 10s;
+    std::size_t max_pending_requests = 1024;
+    logger log{};
+    std::string logger_name = "netaio.node";
     reject_callback on_reject{};
     auth_error_handler on_auth_error{};
 };

@@ -17,6 +17,7 @@
 
 #include <netaio/detail/asio_compat.hpp>
 #include <netaio/detail/node_core.hpp>
+#include <netaio/detail/request_table.hpp>
 #include <netaio/detail/tcp_session.hpp>
 #include <netaio/handler.hpp>
 #include <netaio/message.hpp>
@@ -36,62 +37,6 @@
 #include <vector>
 
 NETAIO_BEGIN_NAMESPACE
-
-/// Options of one request/create/update/delete call, set fluently:
-///
-///     co_await client.request("echo", "hi", request_options().to(server).timeout(500ms));
-///
-/// Not an aggregate on purpose: GCC 12 destroys aggregate temporaries twice when
-/// they appear inside a co_await expression, and options are written exactly there.
-class request_options {
-public:
-    request_options() = default;
-
-    /// The server to ask (default: the client's default server).
-    request_options& to(peer_address s) & { server_ = std::move(s); return *this; }
-    request_options&& to(peer_address s) && { return std::move(to(std::move(s))); }
-    /// How long to wait for the reply (0: the client's request_timeout, 10 s).
-    request_options& timeout(std::chrono::milliseconds t) & { timeout_ = t; return *this; }
-    request_options&& timeout(std::chrono::milliseconds t) && { return std::move(timeout(t)); }
-    /// The inner plugin layer for this request and its reply (applied once each way).
-    request_options& plugins(handler_plugins p) & { plugins_ = std::move(p); return *this; }
-    request_options&& plugins(handler_plugins p) && { return std::move(plugins(std::move(p))); }
-    /// Skip the client's outer auth / cipher plugin for this request.
-    request_options& use_auth(bool on) & { use_auth_ = on; return *this; }
-    request_options&& use_auth(bool on) && { return std::move(use_auth(on)); }
-    request_options& use_cipher(bool on) & { use_cipher_ = on; return *this; }
-    request_options&& use_cipher(bool on) && { return std::move(use_cipher(on)); }
-
-    const std::optional<peer_address>& server() const noexcept { return server_; }
-    std::chrono::milliseconds timeout() const noexcept { return timeout_; }
-    const handler_plugins& plugins() const noexcept { return plugins_; }
-    bool use_auth() const noexcept { return use_auth_; }
-    bool use_cipher() const noexcept { return use_cipher_; }
-
-private:
-    std::optional<peer_address> server_;
-    std::chrono::milliseconds timeout_{0};
-    handler_plugins plugins_;
-    bool use_auth_ = true;
-    bool use_cipher_ = true;
-};
-
-/// Called when a request times out, before the error is raised (BEHAVIOUR B64/B67).
-struct timeout_event {
-    std::string_view timeout_type;  ///< "request_timeout"
-    const peer_address& server;
-    const bytes& uri;
-    std::chrono::milliseconds timeout;
-};
-using timeout_handler = std::function<void(const timeout_event&)>;
-
-/// Response types a request accepts (BEHAVIOUR B59).
-inline std::vector<MessageType> response_types_for(MessageType request_type) {
-    std::vector<MessageType> types{MessageType::AUTH_ERROR, MessageType::ERROR,
-                                   request_type == MessageType::REQUEST_URI ? MessageType::RESPOND_URI : MessageType::OK};
-    if (request_type != MessageType::CREATE_URI) types.push_back(MessageType::NOT_FOUND);
-    return types;
-}
 
 namespace detail {
 
@@ -210,27 +155,24 @@ public:
         if (!s || !s->is_open()) throw error(errc::not_connected, "no connection to " + key.host + ":" + std::to_string(key.port));
         // A shared_ptr: the connection (and its state) may end while we wait.
         auto state = self->states_.at(key);
-        if (state->pending_count >= self->options_.max_pending_requests) {
+        if (state->requests.size() >= self->options_.max_pending_requests) {
             self->core.reject(errc::too_many_pending, key);
             throw error(errc::too_many_pending);
         }
         const auto timeout = opts.timeout().count() > 0 ? opts.timeout() : self->options_.request_timeout;
         auto waiter = std::make_shared<pending_request>(self->executor_, response_types_for(type), opts.plugins());
-        state->pending[uri].push_back(waiter);
-        ++state->pending_count;
+        state->requests.add(uri, waiter);
 
         send_options send_opts{opts.use_auth(), opts.use_cipher(), opts.plugins()};
         Message m = Message::prepare(Body::prepare(content, uri), type);
         if (!self->send(m, key, send_opts)) {
-            state->remove(uri, waiter);
+            state->requests.remove(uri, waiter);
             throw error(errc::encrypt_failed, "request could not be prepared");
         }
-        waiter->timer.expires_after(timeout);
-        co_await waiter->timer.async_wait(use_nothrow);
-        if (waiter->reply) co_return std::move(*waiter->reply);
-        if (waiter->failure) throw error(waiter->failure);
+        std::optional<Message> reply = co_await waiter->wait(timeout);
+        if (reply) co_return std::move(*reply);
         // Timed out: forget the waiter, tell the timeout handler, raise (BEHAVIOUR B64).
-        state->remove(uri, waiter);
+        state->requests.remove(uri, waiter);
         self->core.stats.add(errc::timed_out);
         if (self->on_timeout) {
             try {
@@ -240,8 +182,7 @@ public:
                                    [&] { return std::string("timeout handler threw: ") + e.what(); });
             }
         }
-        throw error(errc::timed_out, "Request for URI " + std::string(uri.begin(), uri.end()) + " timed out after " +
-                                         std::to_string(static_cast<double>(timeout.count()) / 1000.0) + "s");
+        throw error(errc::timed_out, request_timeout_text(uri, timeout));
     }
 
     static asio::awaitable<std::optional<Message>> receive_once(std::shared_ptr<tcp_client_impl> self, peer_address key,
@@ -267,16 +208,6 @@ public:
     }
 
 private:
-    struct pending_request {
-        pending_request(const asio::any_io_executor& ex, std::vector<MessageType> types, handler_plugins p)
-            : timer(ex), accepted(std::move(types)), plugins(std::move(p)) {}
-        asio::steady_timer timer;  // the wait: cancelled on reply or failure, expires on timeout
-        std::vector<MessageType> accepted;
-        handler_plugins plugins;
-        std::optional<Message> reply;
-        std::error_code failure;
-        bool accepts(MessageType t) const { return std::find(accepted.begin(), accepted.end(), t) != accepted.end(); }
-    };
     struct inbox_waiter {
         explicit inbox_waiter(const asio::any_io_executor& ex) : timer(ex) {}
         asio::steady_timer timer;
@@ -287,37 +218,10 @@ private:
     struct connection_state {
         connection_state(std::shared_ptr<tcp_session> s, const asio::any_io_executor&) : session(std::move(s)) {}
         std::shared_ptr<tcp_session> session;
-        std::map<bytes, std::deque<std::shared_ptr<pending_request>>> pending;  // FIFO per uri
-        std::size_t pending_count = 0;
+        request_table<bytes> requests;  // keyed by uri: one table per connection
         std::deque<std::optional<Message>> inbox;
         std::vector<std::shared_ptr<inbox_waiter>> inbox_waiters;
 
-        void remove(const bytes& uri, const std::shared_ptr<pending_request>& w) {
-            auto it = pending.find(uri);
-            if (it == pending.end()) return;
-            auto& q = it->second;
-            if (auto pos = std::find(q.begin(), q.end(), w); pos != q.end()) {
-                q.erase(pos);
-                --pending_count;
-            }
-            if (q.empty()) pending.erase(it);
-        }
-        /// The oldest request for this uri that accepts this type, removed from the table.
-        std::shared_ptr<pending_request> take(const bytes& uri, MessageType type) {
-            auto it = pending.find(uri);
-            if (it == pending.end()) return nullptr;
-            auto& q = it->second;
-            for (auto pos = q.begin(); pos != q.end(); ++pos) {
-                if ((*pos)->accepts(type)) {
-                    auto w = *pos;
-                    q.erase(pos);
-                    --pending_count;
-                    if (q.empty()) pending.erase(it);
-                    return w;
-                }
-            }
-            return nullptr;
-        }
         void deliver(std::optional<Message> m, std::size_t inbox_capacity, node_stats& stats) {
             if (!inbox_waiters.empty()) {
                 auto w = inbox_waiters.front();
@@ -334,13 +238,7 @@ private:
             inbox.push_back(std::move(m));
         }
         void fail_all(errc reason) {
-            for (auto& [uri, q] : pending)
-                for (auto& w : q) {
-                    w->failure = make_error_code(reason);
-                    w->timer.cancel();
-                }
-            pending.clear();
-            pending_count = 0;
+            requests.fail_all(reason);
             for (auto& w : inbox_waiters) w->timer.cancel();
         }
     };
@@ -424,11 +322,12 @@ private:
         }
         // A pending request for this (server, uri) takes precedence (its keys are the
         // most specific ones, BEHAVIOUR B59/B60); its own plugins apply exactly once.
-        if (auto w = state.take(m.body.uri, m.type())) {
+        if (auto w = state.requests.take(m.body.uri, m.type())) {
             typename core_type::opened inner;
-            w->failure = core.open_counted(m, w->plugins, ctx, key, inner);
-            if (!w->failure) w->reply = std::move(m);
-            w->timer.cancel();
+            if (std::error_code ec = core.open_counted(m, w->plugins, ctx, key, inner))
+                w->fail(ec);
+            else
+                w->complete(std::move(m));
             co_return;
         }
         auto entry = core.routes.take(m.type(), m.body.uri, key);

@@ -42,11 +42,4 @@ private:
     std::shared_ptr<detail::tcp_session> session_;
 };
 
-/// Options of one send/broadcast/notify call.
-struct send_options {
-    bool use_auth = true;            ///< apply the node's outer auth plugin
-    bool use_cipher = true;          ///< apply the node's outer cipher plugin
-    handler_plugins plugins{};       ///< the inner layer for this call
-};
-
 NETAIO_END_NAMESPACE

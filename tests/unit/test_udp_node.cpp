@@ -1,0 +1,401 @@
+// Loopback tests of UDPNode: unicast request/response, hostile datagrams, and
+// automatic peer discovery over IPv4 multicast pinned to the loopback interface
+// (TTL 1, outbound interface 127.0.0.1: nothing leaves the machine). IPv6
+// multicast runs in a private network namespace (see tests/netns/); IPv6 unicast
+// uses ::1. Test names cite BEHAVIOUR.md / RELIABILITY.md items.
+#include "loopback_support.hpp"
+
+#include <netaio/hmac_auth_plugin.hpp>
+#include <netaio/udp_node.hpp>
+
+#include <asio/ip/udp.hpp>
+
+#include <cstdlib>
+
+#include <fcntl.h>
+#include <sched.h>
+#include <unistd.h>
+
+using namespace netaio;
+using netaio_test::eventually;
+using netaio_test::run_loopback;
+
+namespace {
+
+std::string text(const bytes& b) { return std::string(b.begin(), b.end()); }
+
+udp_node_options loopback_node(const std::string& host = "127.0.0.1") {
+    udp_node_options o;
+    o.host = host;
+    o.port = 0;
+    o.multicast_interface = host == "::1" ? "::1" : "127.0.0.1";  // never the default interface
+    o.multicast_ttl = 1;
+    return o;
+}
+
+/// A node with an identity, sharing the discovery port `port` (0: pick one).
+udp_node_options discovering_node(const std::string& id, std::uint16_t discovery_port) {
+    udp_node_options o = loopback_node();
+    Peer self;
+    self.id = to_bytes(id);
+    self.data = packify::pack(packify::dict{{"name", id}});
+    o.local_peer = self;
+    o.multicast_port = discovery_port;
+    return o;
+}
+
+/// A raw UDP socket bound to `source_ip` for hostile datagrams.
+struct udp_injector {
+    asio::ip::udp::socket socket;
+    udp_injector(asio::io_context& io, const std::string& source_ip = "127.0.0.1")
+        : socket(io, asio::ip::udp::endpoint(asio::ip::make_address(source_ip), 0)) {}
+    void send(const bytes& data, std::uint16_t port, const std::string& to = "127.0.0.1") {
+        socket.send_to(asio::buffer(data), asio::ip::udp::endpoint(asio::ip::make_address(to), port));
+    }
+    std::size_t available() const { return socket.available(); }
+};
+
+Message echo_reply(const Message& m) { return make_respond_uri_msg(m.body.content, m.body.uri); }
+
+asio::awaitable<std::optional<Message>> async_echo(Message m, peer_address) {
+    co_await netaio_test::pause(std::chrono::milliseconds(5));
+    co_return make_respond_uri_msg(m.body.content, m.body.uri);
+}
+
+}  // namespace
+
+TEST_CASE("udp: request/response between two nodes; coroutine handlers reply (B89, B9/B83 fixed)", "[udp]") {
+    run_loopback([](asio::io_context& io) -> asio::awaitable<void> {
+        UDPNode server(io.get_executor(), loopback_node());
+        server.on({MessageType::REQUEST_URI, "echo"}, echo_reply);
+        server.on({MessageType::REQUEST_URI, "async"}, async_echo);
+        server.start();
+        UDPNode client(io.get_executor(), loopback_node());
+        client.start();
+        const peer_address to("127.0.0.1", server.local_port());
+        Message reply = co_await client.request("echo", to, "hi");
+        CHECK(reply.type() == MessageType::RESPOND_URI);
+        CHECK(text(reply.body.content) == "hi");
+        Message async_reply = co_await client.request("async", to, "later");
+        CHECK(text(async_reply.body.content) == "later");
+        // Unrouted: netaio's UDP default reply is NOT_FOUND with uri "ERROR", which never
+        // completes a request (B12, B63).
+        bool timed_out = false;
+        try {
+            (void)co_await client.request("nothing", to, "", request_options().timeout(100ms));
+        } catch (const netaio::error& e) {
+            timed_out = e.code() == errc::timed_out;
+        }
+        CHECK(timed_out);
+        server.stop();
+        client.stop();
+    });
+}
+
+TEST_CASE("udp: create/update/delete and a reply from another address never matches (B89, B90)", "[udp]") {
+    run_loopback([](asio::io_context& io) -> asio::awaitable<void> {
+        UDPNode server(io.get_executor(), loopback_node());
+        server.on(MessageType::CREATE_URI, [](const Message& m) { return make_ok_msg("stored", m.body.uri); });
+        server.on(MessageType::UPDATE_URI, [](const Message& m) { return make_not_found_msg("not found", m.body.uri); });
+        server.on(MessageType::DELETE_URI, [](const Message& m) { return make_ok_msg("deleted", m.body.uri); });
+        server.start();
+        UDPNode client(io.get_executor(), loopback_node());
+        client.start();
+        const peer_address to("127.0.0.1", server.local_port());
+        Message created = co_await client.create("k", "v", to);
+        CHECK(text(created.body.content) == "stored");
+        Message updated = co_await client.update("k", "v2", to);
+        CHECK(updated.type() == MessageType::NOT_FOUND);
+        Message deleted = co_await client.delete_("k", to);
+        CHECK(text(deleted.body.content) == "deleted");
+
+        // A request to 127.0.0.2 (a different address of this host) gets its reply from
+        // there; the server socket is bound to 127.0.0.1, so nothing answers: timeout.
+        bool timed_out = false;
+        try {
+            (void)co_await client.request("k", peer_address("127.0.0.2", server.local_port()), "", request_options().timeout(100ms));
+        } catch (const netaio::error& e) {
+            timed_out = e.code() == errc::timed_out;
+        }
+        CHECK(timed_out);
+        server.stop();
+        client.stop();
+    });
+}
+
+TEST_CASE("udp: malformed datagrams are dropped, counted and never answered (A14, F1, F6)", "[udp]") {
+    run_loopback([](asio::io_context& io) -> asio::awaitable<void> {
+        UDPNode node(io.get_executor(), loopback_node());
+        node.on({MessageType::REQUEST_URI, "echo"}, echo_reply);
+        node.start();
+        udp_injector attacker(io);
+        const bytes good = Message::prepare(Body::prepare("x", "echo"), MessageType::REQUEST_URI).encode();
+        bytes trailing = good;
+        trailing.push_back(0);
+        bytes bad_crc = good;
+        bad_crc.back() ^= 1;
+        bytes unknown_type = good;
+        unknown_type[0] = 99;
+        bytes short_body = good;  // header claims more than the datagram carries (F1)
+        short_body[4] += 5;
+        for (std::size_t n = 0; n < 9; ++n) attacker.send(bytes(good.begin(), good.begin() + static_cast<std::ptrdiff_t>(n)), node.local_port());
+        for (const bytes& d : {trailing, bad_crc, unknown_type, short_body}) attacker.send(d, node.local_port());
+        co_await eventually([&] { return node.stats().total_rejected() >= 13; });
+        CHECK(node.stats().count(errc::truncated_frame) == 10);
+        CHECK(node.stats().count(errc::trailing_bytes) == 1);
+        CHECK(node.stats().count(errc::checksum_mismatch) == 1);
+        CHECK(node.stats().count(errc::unknown_message_type) == 1);
+        CHECK(node.stats().handler_calls == 0);
+        // Liveness, and the reflection audit: the attacker received nothing for the junk,
+        // exactly one reply for the one good request.
+        attacker.send(good, node.local_port());
+        co_await eventually([&] { return attacker.available() > 0; });
+        co_await netaio_test::pause(20ms);
+        bytes reply(70000);
+        asio::ip::udp::endpoint from;
+        const std::size_t n = attacker.socket.receive_from(asio::buffer(reply), from);
+        CHECK(Message::decode(bytes_view(reply.data(), n)).type() == MessageType::RESPOND_URI);
+        CHECK(attacker.available() == 0);
+        node.stop();
+    });
+}
+
+TEST_CASE("udp: a message over the UDP payload limit is refused before any syscall (F2)", "[udp]") {
+    run_loopback([](asio::io_context& io) -> asio::awaitable<void> {
+        UDPNode node(io.get_executor(), loopback_node());
+        node.start();
+        Message big = Message::prepare(Body::prepare(std::string(65000, 'x'), "big"), MessageType::OK);
+        big.auth_data.set("pad", bytes(600, 0));  // 9 + ~620 + 65005 > 65507
+        try {
+            node.send(big, peer_address("127.0.0.1", node.local_port()));
+            FAIL("expected message_too_large");
+        } catch (const netaio::error& e) {
+            CHECK(e.code() == errc::message_too_large);
+        }
+        CHECK(node.stats().frames_sent == 0);
+        UDPNode unstarted(io.get_executor(), loopback_node());
+        try {
+            unstarted.send(make_ok_msg(), peer_address("127.0.0.1", node.local_port()));
+            FAIL("expected not_started");
+        } catch (const netaio::error& e) {
+            CHECK(e.code() == errc::not_started);
+        }
+        node.stop();
+        co_return;
+    });
+}
+
+TEST_CASE("udp: subscribe / notify / broadcast to known peers (B86, B88)", "[udp]") {
+    run_loopback([](asio::io_context& io) -> asio::awaitable<void> {
+        UDPNode hub(io.get_executor(), loopback_node());
+        hub.on(MessageType::SUBSCRIBE_URI, [&hub](const Message& m, const peer_address& from) {
+            hub.subscribe(m.body.uri, from);
+            return Message::prepare(Body::prepare("", m.body.uri), MessageType::CONFIRM_SUBSCRIBE);
+        });
+        hub.start();
+        UDPNode a(io.get_executor(), loopback_node());
+        UDPNode b(io.get_executor(), loopback_node());
+        int a_got = 0, b_got = 0;
+        a.on(MessageType::NOTIFY_URI, [&a_got](const Message&) { ++a_got; });
+        b.on(MessageType::NOTIFY_URI, [&b_got](const Message&) { ++b_got; });
+        a.start();
+        b.start();
+        const peer_address hub_addr("127.0.0.1", hub.local_port());
+        a.send(Message::prepare(Body::prepare("", "news"), MessageType::SUBSCRIBE_URI), hub_addr);
+        b.send(Message::prepare(Body::prepare("", "news"), MessageType::SUBSCRIBE_URI), hub_addr);
+        co_await eventually([&] { return hub.subscribers("news").size() == 2; });
+        CHECK(hub.notify("news", Message::prepare(Body::prepare("n1", "news"), MessageType::NOTIFY_URI)) == 2);
+        co_await eventually([&] { return a_got == 1 && b_got == 1; });
+        CHECK(hub.broadcast(make_ok_msg()) == 0);  // no known peers yet (B86)
+        hub.stop();
+        a.stop();
+        b.stop();
+    });
+}
+
+TEST_CASE("udp: two and three nodes discover each other over IPv4 multicast on loopback (B96, F7)", "[udp][peers]") {
+    run_loopback([](asio::io_context& io) -> asio::awaitable<void> {
+        UDPNode a(io.get_executor(), discovering_node("node-a", 0));
+        a.start();
+        const std::uint16_t port = a.discovery_port();
+        UDPNode b(io.get_executor(), discovering_node("node-b", port));
+        UDPNode c(io.get_executor(), discovering_node("node-c", port));
+        b.start();
+        c.start();
+        peer_management_options pm;
+        pm.advertise_every = 100ms;
+        a.manage_peers_automatically(pm);
+        b.manage_peers_automatically(pm);
+        co_await eventually([&] { return a.peers().size() == 1 && b.peers().size() == 1; });
+        CHECK(a.peers().by_id(to_bytes("node-b")) != nullptr);
+        CHECK(b.peers().by_id(to_bytes("node-a")) != nullptr);
+        CHECK(a.peers().by_id(to_bytes("node-a")) == nullptr);  // own adverts ignored by id
+
+        std::vector<std::string> c_events;
+        c.set_peer_callback([&c_events](const peer_event& e) {
+            c_events.push_back((e.kind == peer_event_kind::removed ? "-" : "+") + text(*e.peer.id));
+        });
+        c.manage_peers_automatically(pm);
+        co_await eventually([&] { return a.peers().size() == 2 && b.peers().size() == 2 && c.peers().size() == 2; });
+
+        // b leaves: its DISCONNECT (sent before its socket closes) removes it everywhere.
+        b.stop();
+        co_await eventually([&] { return a.peers().size() == 1 && c.peers().size() == 1; });
+        CHECK(std::find(c_events.begin(), c_events.end(), "-node-b") != c_events.end());
+        a.stop();
+        c.stop();
+    });
+}
+
+TEST_CASE("udp: peers expire by the injected clock, no sleeping (B92, B97, B104)", "[udp][peers]") {
+    run_loopback([](asio::io_context& io) -> asio::awaitable<void> {
+        auto now = std::make_shared<std::int64_t>(1'700'000'000);
+        udp_node_options oa = discovering_node("node-a", 0);
+        oa.clock = clock_source{[now] { return *now; }};
+        UDPNode a(io.get_executor(), oa);
+        a.start();
+        UDPNode b(io.get_executor(), discovering_node("node-b", a.discovery_port()));
+        b.start();
+        peer_management_options pm;
+        pm.advertise_every = 10s;  // one advert each, at start
+        a.manage_peers_automatically(pm);
+        b.manage_peers_automatically(pm);
+        co_await eventually([&] { return a.peers().size() == 1; });
+        CHECK(a.remove_timed_out_peers(60).empty());
+        *now += 60;
+        CHECK(a.remove_timed_out_peers(60).empty());  // strictly greater
+        *now += 1;
+        CHECK(a.remove_timed_out_peers(60) == std::vector<bytes>{to_bytes("node-b")});
+        CHECK(a.peers().empty());
+        a.stop();
+        b.stop();
+    });
+}
+
+TEST_CASE("udp: spoofed adverts - caps hold, legitimate peers stay, DISCONNECT needs the bound address (F3, F4, F5)", "[udp][peers]") {
+    run_loopback([](asio::io_context& io) -> asio::awaitable<void> {
+        udp_node_options options = discovering_node("victim-table", 0);
+        options.peers.max_peers = 32;
+        UDPNode node(io.get_executor(), options);
+        node.start();
+        UDPNode legit(io.get_executor(), discovering_node("legit", node.discovery_port()));
+        legit.start();
+        peer_management_options pm;
+        pm.advertise_every = 50ms;
+        node.manage_peers_automatically(pm);
+        legit.manage_peers_automatically(pm);
+        co_await eventually([&] { return node.peers().by_id(to_bytes("legit")) != nullptr; });
+
+        // Flood: random ids from 127.0.0.2 .. 127.0.0.41 straight to the node's port.
+        std::vector<std::unique_ptr<udp_injector>> spoofers;
+        for (int i = 2; i < 42; ++i) spoofers.push_back(std::make_unique<udp_injector>(io, "127.0.0." + std::to_string(i)));
+        for (int n = 0; n < 4000; ++n) {
+            Peer fake;
+            fake.id = to_bytes("spoof-" + std::to_string(n));
+            fake.data = to_bytes("x");
+            spoofers[static_cast<std::size_t>(n) % spoofers.size()]->send(
+                make_peer_message(MessageType::ADVERTISE_PEER, "netaio", fake).encode(), node.local_port());
+            if (n % 200 == 199) co_await netaio_test::pause(1ms);  // let the node drain its socket
+        }
+        // A forged re-advert and a forged DISCONNECT for the legitimate peer (F3, F5).
+        Peer forged;
+        forged.id = to_bytes("legit");
+        forged.data = to_bytes("forged");
+        spoofers[0]->send(make_peer_message(MessageType::ADVERTISE_PEER, "netaio", forged).encode(), node.local_port());
+        spoofers[0]->send(make_peer_message(MessageType::DISCONNECT, "netaio", forged).encode(), node.local_port());
+        co_await netaio_test::pause(100ms);
+        CHECK(node.peers().size() <= 32);
+        const Peer* still = node.peers().by_id(to_bytes("legit"));
+        REQUIRE(still != nullptr);
+        CHECK(still->data != to_bytes("forged"));
+        CHECK(node.stats().count(errc::peer_table_full) + node.stats().count(errc::rate_limited) > 0);
+        node.stop();
+        legit.stop();
+    });
+}
+
+TEST_CASE("udp: IPv6 unicast on ::1", "[udp][ipv6]") {
+    run_loopback([](asio::io_context& io) -> asio::awaitable<void> {
+        udp_node_options o = loopback_node("::1");
+        o.multicast_group.clear();  // no IPv6 multicast on lo
+        UDPNode server(io.get_executor(), o);
+        server.on({MessageType::REQUEST_URI, "echo"}, echo_reply);
+        server.start();
+        UDPNode client(io.get_executor(), o);
+        client.start();
+        Message reply = co_await client.request("echo", peer_address("::1", server.local_port()), "six");
+        CHECK(text(reply.body.content) == "six");
+        server.stop();
+        client.stop();
+    });
+}
+
+/// Run `f` with this thread inside the named network namespace (sockets opened there
+/// stay there), then come back.
+template <class F>
+void in_netns(const std::string& name, F&& f) {
+    const int home = ::open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+    const int target = ::open(("/var/run/netns/" + name).c_str(), O_RDONLY | O_CLOEXEC);
+    REQUIRE(home >= 0);
+    REQUIRE(target >= 0);
+    REQUIRE(::setns(target, CLONE_NEWNET) == 0);
+    f();
+    REQUIRE(::setns(home, CLONE_NEWNET) == 0);
+    ::close(home);
+    ::close(target);
+}
+
+// Runs only with the two network namespaces made by tests/netns/run_ipv6_multicast.sh
+// (joined by a veth pair v0 <-> v1): IPv6 multicast needs a real link; lo has none.
+TEST_CASE("udp: nodes discover each other over IPv6 multicast (netns)", "[udp][ipv6][netns]") {
+    const char* spaces = std::getenv("NETAIO_TEST_NETNS");
+    if (!spaces) {
+        WARN("NETAIO_TEST_NETNS not set: run through tests/netns/run_ipv6_multicast.sh");
+        return;
+    }
+    const std::string names(spaces);
+    static std::string ns_a, ns_b;
+    ns_a = names.substr(0, names.find(','));
+    ns_b = names.substr(names.find(',') + 1);
+    run_loopback([](asio::io_context& io) -> asio::awaitable<void> {
+        auto options_for = [](const std::string& id, const std::string& iface) {
+            udp_node_options o;
+            o.host = "::";
+            o.port = 0;
+            o.multicast_group = "ff02::4e41";
+            o.multicast_interface = iface;
+            o.multicast_ttl = 1;
+            Peer self;
+            self.id = to_bytes(id);
+            self.data = to_bytes("{}");
+            o.local_peer = self;
+            return o;
+        };
+        // Both nodes use one port, as netaio nodes do; they live in different namespaces.
+        UDPNode a(io.get_executor(), options_for("six-a", "v0"));
+        in_netns(ns_a, [&] { a.start(); });
+        udp_node_options ob = options_for("six-b", "v1");
+        ob.port = a.local_port();
+        UDPNode b(io.get_executor(), ob);
+        in_netns(ns_b, [&] { b.start(); });
+        peer_management_options pm;
+        pm.advertise_every = 100ms;
+        a.manage_peers_automatically(pm);
+        b.manage_peers_automatically(pm);
+        co_await eventually([&] { return a.peers().size() == 1 && b.peers().size() == 1; }, 5s);
+        CHECK(a.peers().by_id(to_bytes("six-b")) != nullptr);
+        CHECK(b.peers().by_id(to_bytes("six-a")) != nullptr);
+        const Peer* seen = a.peers().by_id(to_bytes("six-b"));
+        REQUIRE(seen);
+        CHECK(seen->addrs.begin()->host.rfind("fe80::", 0) == 0);  // a link-local IPv6 source
+
+        // Unicast request over IPv6 link-local, to the address discovery found.
+        b.on({MessageType::REQUEST_URI, "echo"}, echo_reply);
+        Message reply = co_await a.request("echo", *seen->addrs.begin(), "over v6");
+        CHECK(text(reply.body.content) == "over v6");
+
+        b.stop();
+        co_await eventually([&] { return a.peers().empty(); }, 5s);
+        a.stop();
+    });
+}
