@@ -320,6 +320,7 @@ inline asio::awaitable<Message> send_and_receive(netaio::TCPClient& client, Mess
 inline asio::awaitable<bool> run_session(netaio::TCPClient& client, netaio::handler_plugins writes,
                                          std::chrono::milliseconds timeout) {
     session_log log;
+    bool timed_out = false;
     try {
         // tag::session[]
         // Requests that change the store carry the inner layer (empty without --inner-hmac).
@@ -384,10 +385,24 @@ inline asio::awaitable<bool> run_session(netaio::TCPClient& client, netaio::hand
         log.expect(gone, MessageType::NOT_FOUND, "item", "not found");
     } catch (const netaio::error& e) {
         log.failed(e.what());
-        if (e.code() == netaio::errc::timed_out)
-            log.failed("no matching reply: do --hmac, --cipher and --inner-hmac match the server's?");
+        timed_out = e.code() == netaio::errc::timed_out;
     } catch (const std::exception& e) {
         log.failed(e.what());
+    }
+    if (timed_out) {
+        // No reply matched the request. Whatever did arrive (e.g. the AUTH_ERROR a
+        // server sends, with uri "ERROR", when a message fails its auth) waits in
+        // the connection's inbox: show it.
+        std::printf("     no matching reply: do --hmac, --cipher and --inner-hmac match the server's?\n");
+        try {
+            const netaio::peer_address server = client.default_server();
+            std::optional<Message> unmatched = co_await client.receive_once(server, std::chrono::milliseconds(100));
+            if (unmatched)
+                std::printf("     received instead: %s uri=%s content=%s\n", type_name(unmatched->type()).c_str(),
+                            quoted(unmatched->body.uri).c_str(), quoted(unmatched->body.content).c_str());
+        } catch (const std::exception&) {
+            // nothing else arrived
+        }
     }
     const bool ok = log.failures() == 0;
     if (ok)

@@ -40,7 +40,7 @@ int main(int argc, char** argv) {
     try {
         layers = crud::make_layers(*settings);
     } catch (const netaio::error& e) {  // errc::bad_plugin_config: e.g. a secret under 16 bytes
-        std::fprintf(stderr, "crud_client: %s\n", e.what());
+        std::fprintf(stderr, "crud_client: bad --hmac, --cipher or --inner-hmac value: %s\n", e.what());
         return 2;
     }
 

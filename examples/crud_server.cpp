@@ -41,7 +41,7 @@ int main(int argc, char** argv) {
     try {
         layers = crud::make_layers(*settings);
     } catch (const netaio::error& e) {  // errc::bad_plugin_config: e.g. a secret under 16 bytes
-        std::fprintf(stderr, "crud_server: %s\n", e.what());
+        std::fprintf(stderr, "crud_server: bad --hmac, --cipher or --inner-hmac value: %s\n", e.what());
         return 2;
     }
 
@@ -62,7 +62,13 @@ int main(int argc, char** argv) {
         crud::install_routes(server, data, layers.writes);
 
         asio::signal_set signals(io, SIGINT, SIGTERM);
-        server.start();  // bind and listen now (throws if it cannot), serve in the background
+        try {
+            server.start();  // bind and listen now, serve in the background
+        } catch (const std::exception& e) {
+            std::fprintf(stderr, "crud_server: cannot listen on %s:%u: %s\n", settings->host.c_str(),
+                         static_cast<unsigned>(settings->port), e.what());
+            return 1;
+        }
         std::printf("READY %s %u\n", settings->host.c_str(), static_cast<unsigned>(server.local_port()));
         std::fflush(stdout);
 

@@ -76,7 +76,13 @@ int main(int argc, char** argv) {
         });
 
         asio::signal_set signals(io, SIGINT, SIGTERM);
-        server.start();  // bind and listen now (throws if it cannot), serve in the background
+        try {
+            server.start();  // bind and listen now, serve in the background
+        } catch (const std::exception& e) {
+            std::fprintf(stderr, "echo_server: cannot listen on %s:%u: %s\n", host.c_str(), static_cast<unsigned>(port),
+                         e.what());
+            return 1;
+        }
         std::printf("READY %s %u\n", host.c_str(), static_cast<unsigned>(server.local_port()));
         std::fflush(stdout);
 

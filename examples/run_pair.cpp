@@ -215,16 +215,16 @@ int main(int argc, char** argv) {
 
     if (server_exit) {  // startup-failure mode
         if (ready) {
-            fail("the server printed READY, expected it to exit with code " + std::to_string(*server_exit));
+            fail("the program printed READY, expected it to exit with code " + std::to_string(*server_exit));
             kill(server_pid, SIGTERM);
         }
         const std::optional<int> status = wait_for(server_pid, server_output, g_deadline);
         if (!status) {
-            kill_and_reap(server_pid, "the server");
+            kill_and_reap(server_pid, "the program");
         } else if (!WIFEXITED(*status) || WEXITSTATUS(*status) != *server_exit) {
-            fail("the server ended with " + describe(*status) + ", expected exit code " + std::to_string(*server_exit));
+            fail("the program ended with " + describe(*status) + ", expected exit code " + std::to_string(*server_exit));
         } else {
-            std::printf("run_pair: the server exited with code %d as expected\n", *server_exit);
+            std::printf("run_pair: the program exited with code %d as expected\n", *server_exit);
         }
         std::printf("run_pair: %s\n", g_failed ? "FAILED" : "passed");
         return g_failed ? 1 : 0;

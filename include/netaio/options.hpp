@@ -69,6 +69,9 @@ struct tcp_server_options {
     std::string logger_name = "netaio.server";
     reject_callback on_reject{};      ///< observe refused frames and closed connections
     auth_error_handler on_auth_error{};  ///< empty: default_auth_error_reply
+    std::optional<Peer> local_peer{};    ///< this node's identity for peer management
+    peer_table_options peers{};          ///< caps of the peer table
+    clock_source clock{};                ///< peer times (injectable for tests)
 };
 
 struct tcp_client_options {
@@ -88,6 +91,9 @@ struct tcp_client_options {
     std::string logger_name = "netaio.client";
     reject_callback on_reject{};
     auth_error_handler on_auth_error{};
+    std::optional<Peer> local_peer{};    ///< this node's identity for peer management
+    peer_table_options peers{};          ///< caps of the peer table
+    clock_source clock{};                ///< peer times (injectable for tests)
 };
 
 /// Options of one send/broadcast/notify call.

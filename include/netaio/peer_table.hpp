@@ -38,6 +38,10 @@ struct peer_table_options {
     std::size_t max_adverts_per_ip_per_second = 20;
     /// Seconds after which a silent peer may be purged and its id re-bound (netaio: 60).
     double peer_timeout = 60;
+    /// Let a live peer add another port on a host it is already bound at (a node
+    /// with two sockets). TCP servers turn this off: there every connection has its
+    /// own ephemeral port, so it would let any local process claim a peer's id.
+    bool allow_new_port_on_bound_host = true;
 };
 
 /// What add_or_update() did.
@@ -74,7 +78,8 @@ public:
             const bool bound_here = peer.addrs.count(from) > 0;
             if (!bound_here) {
                 if (!peer.timed_out(options_.peer_timeout, now)) {
-                    if (peer.addrs.size() >= options_.max_addresses_per_peer || !same_host_bound(peer, from))
+                    if (peer.addrs.size() >= options_.max_addresses_per_peer || !options_.allow_new_port_on_bound_host ||
+                        !same_host_bound(peer, from))
                         return peer_update::rebinding_refused;
                 } else {
                     unbind_all(peer);  // the old binding expired: start afresh
@@ -130,6 +135,20 @@ public:
         unbind_all(it->second);
         peers_.erase(it);
         return true;
+    }
+
+    /// Forget the binding of `addr` (e.g. its TCP connection closed); a peer left
+    /// without addresses is removed and returned.
+    std::optional<Peer> unbind(const peer_address& addr) {
+        auto it = addresses_.find(addr);
+        if (it == addresses_.end()) return std::nullopt;
+        const bytes id = it->second;
+        detach_address(addr);
+        if (peers_.count(id)) return std::nullopt;
+        Peer gone;
+        gone.id = id;
+        gone.addrs.insert(addr);
+        return gone;
     }
 
     /// Honour a DISCONNECT for `id` received from `from`: only an address bound to

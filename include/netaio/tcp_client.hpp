@@ -11,12 +11,13 @@
 // connection, FIFO per uri); otherwise it goes to the handlers; what remains
 // (handler results, unhandled messages, auth-error results) is kept in a small
 // per-connection inbox for receive_once(). The client never replies by itself
-// (BEHAVIOUR B57). When a connection closes, its pending requests fail at once
+// (BEHAVIOUR B57), except PEER_DISCOVERED under peer management. When a connection closes, its pending requests fail at once
 // with errc::connection_lost instead of waiting for their timeout.
 #pragma once
 
 #include <netaio/detail/asio_compat.hpp>
 #include <netaio/detail/node_core.hpp>
+#include <netaio/detail/peer_handlers.hpp>
 #include <netaio/detail/request_table.hpp>
 #include <netaio/detail/tcp_session.hpp>
 #include <netaio/handler.hpp>
@@ -46,7 +47,8 @@ public:
     using core_type = node_core<E, peer_address>;
 
     tcp_client_impl(asio::any_io_executor ex, tcp_client_options options)
-        : executor_(ex), options_(std::move(options)), sweep_timer_(ex) {
+        : executor_(ex), options_(std::move(options)), sweep_timer_(ex), peers_{peer_table(options_.peers, options_.clock), {}} {
+        if (options_.local_peer) peers_.table.set_local_id(options_.local_peer->id);
         core.outer = {options_.auth_plugin, options_.cipher_plugin};
         core.use_auth = options_.use_auth;
         core.use_cipher = options_.use_cipher;
@@ -107,6 +109,7 @@ public:
         };
         ++self->core.stats.connections_accepted;
         asio::co_spawn(self->executor_, read_loop(self, key, s, state), self->report("receive loop"));
+        if (self->managing_) self->send_peer_message(MessageType::ADVERTISE_PEER, key);  // introduce ourselves (B50)
         if (!self->sweeping_) {
             self->sweeping_ = true;
             asio::co_spawn(self->executor_, sweep(self), self->report("sweep"));
@@ -118,12 +121,73 @@ public:
         return it == connections_.end() ? nullptr : it->second;
     }
 
+    /// Close one connection; with peer management on, a DISCONNECT goes first (B69).
     void close(const peer_address& key) {
-        if (auto s = session_for(key)) s->close(errc::stopped);
+        auto s = session_for(key);
+        if (!s) return;
+        if (managing_) send_peer_message(MessageType::DISCONNECT, key);
+        s->close_when_flushed(errc::stopped);
     }
     void close_all() {
         for (auto& [key, s] : connections_) s->close(errc::stopped);
         sweep_timer_.cancel();
+    }
+
+    // ---- peer management (BEHAVIOUR B69-B74) ---------------------------------------------
+
+    peer_registry& peers() noexcept { return peers_; }
+
+    void manage_peers(const peer_management_options& pm) {
+        if (!options_.local_peer || !options_.local_peer->id)
+            throw error(errc::bad_option, "peer management needs a local peer with an id");
+        const bytes app_id = to_bytes(pm.app_id);
+        std::weak_ptr<tcp_client_impl> weak = this->shared_from_this();
+        core.routes.add(route_key(MessageType::ADVERTISE_PEER, app_id),
+                        make_handler_entry<peer_address>(
+                            [weak](const Message& m, const peer_address& server) {
+                                // Unlike netaio's client (B72), the PEER_DISCOVERED reply is sent.
+                                auto self = weak.lock();
+                                if (self && self->peers_.record(self->core, m, server))
+                                    self->send_peer_message(MessageType::PEER_DISCOVERED, server);
+                            },
+                            pm.plugins));
+        core.routes.add(route_key(MessageType::PEER_DISCOVERED, app_id),
+                        make_handler_entry<peer_address>(
+                            [weak](const Message& m, const peer_address& server) {
+                                if (auto self = weak.lock()) self->peers_.record(self->core, m, server);
+                            },
+                            pm.plugins));
+        core.routes.add(route_key(MessageType::DISCONNECT, app_id),
+                        make_handler_entry<peer_address>(
+                            [weak](const Message& m, const peer_address& server) {
+                                if (auto self = weak.lock()) self->peers_.forget(self->core, m, server);
+                            },
+                            pm.plugins));
+        managing_ = pm;
+        for (const auto& key : servers()) send_peer_message(MessageType::ADVERTISE_PEER, key);  // B71, B74
+    }
+
+    void stop_peer_management(const std::string& app_id) {
+        const bytes id = to_bytes(app_id);
+        core.routes.remove(route_key(MessageType::ADVERTISE_PEER, id));
+        core.routes.remove(route_key(MessageType::PEER_DISCOVERED, id));
+        core.routes.remove(route_key(MessageType::DISCONNECT, id));
+        if (managing_ && managing_->app_id == app_id) {
+            for (const auto& key : servers()) send_peer_message(MessageType::DISCONNECT, key);  // B73
+            managing_.reset();
+        }
+    }
+
+    /// A fresh peer message for `server` (netaio replays one prepared copy; here each
+    /// gets its own nonce and timestamp).
+    void send_peer_message(MessageType type, const peer_address& server) {
+        if (!managing_) return;
+        try {
+            send(make_peer_message(type, managing_->app_id, *options_.local_peer, core.peer_plugin), server,
+                 send_options{true, true, managing_->plugins});
+        } catch (const error& e) {
+            core.log.log(log_level::warning, core.logger_name, [&] { return std::string("peer message not sent: ") + e.what(); });
+        }
     }
 
     std::vector<peer_address> servers() const {
@@ -139,7 +203,7 @@ public:
         auto s = session_for(key);
         if (!s || !s->is_open()) throw error(errc::not_connected, "no connection to " + key.host + ":" + std::to_string(key.port));
         const handler_plugins outer = core.outer_layer(opts.use_auth, opts.use_cipher);
-        auto frame = core.seal_to_frame(m, &opts.plugins, outer, core.context_for(nullptr), key);
+        auto frame = core.seal_to_frame(m, &opts.plugins, outer, core.context_for(peers_.table.by_address(key)), key);
         if (!frame) return false;
         if (s->enqueue(std::move(*frame))) return true;
         core.reject(errc::queue_full, key);
@@ -305,6 +369,7 @@ private:
 
     void finish(const peer_address& key, const std::shared_ptr<tcp_session>& s, connection_state& state) {
         state.fail_all(errc::connection_lost);  // the state itself stays for receive_once()
+        if (auto gone = peers_.table.unbind(key)) peers_.emit(peer_event_kind::removed, *gone, key);
         if (auto it = connections_.find(key); it != connections_.end() && it->second == s) connections_.erase(it);
         ++core.stats.connections_closed;
         core.log.log(log_level::info, core.logger_name, [&] {
@@ -314,7 +379,7 @@ private:
     }
 
     asio::awaitable<void> handle_frame(peer_address key, connection_state& state, Message m) {
-        const plugin_context ctx = core.context_for(nullptr);
+        const plugin_context ctx = core.context_for(peers_.table.by_address(key));
         typename core_type::opened result;
         if (core.open_counted(m, core.outer_layer(), ctx, key, result)) {
             if (result.auth_reply) state.deliver(std::move(result.auth_reply), inbox_capacity, core.stats);
@@ -351,8 +416,8 @@ private:
                 result_message = core.handler_failed(e.what());
             }
         }
-        state.deliver(result_message ? std::move(result_message) : std::optional<Message>(std::move(m)), inbox_capacity,
-                      core.stats);
+        // A handler that returned nothing consumed the message; a result goes to receive_once().
+        if (result_message) state.deliver(std::move(result_message), inbox_capacity, core.stats);
     }
 
     static asio::awaitable<void> sweep(std::shared_ptr<tcp_client_impl> self) {
@@ -386,6 +451,8 @@ private:
     bool sweeping_ = false;
     std::map<peer_address, std::shared_ptr<tcp_session>> connections_;
     std::map<peer_address, std::shared_ptr<connection_state>> states_;  // by server key
+    peer_registry peers_;
+    std::optional<peer_management_options> managing_;
     std::uint64_t next_id_ = 0;
 };
 
@@ -451,9 +518,10 @@ public:
     bool send(const Message& m, std::optional<peer_address> server = std::nullopt, const send_options& opts = {}) {
         return impl_->send(m, server.value_or(impl_->default_key()), opts);
     }
-    /// The next message processed on that connection (a handler's result, or the
-    /// message itself when no handler matched or it returned nothing, or an
-    /// auth-error result). Throws errc::connection_lost / errc::timed_out.
+    /// The next message on that connection that neither completed a request nor was
+    /// consumed by a handler: a handler's result, the message itself when no handler
+    /// matched, or an auth-error result (BEHAVIOUR B53, B58). Messages that arrive
+    /// before the call wait in a small inbox. Throws errc::connection_lost / errc::timed_out.
     asio::awaitable<std::optional<Message>> receive_once(std::optional<peer_address> server = std::nullopt,
                                                          std::chrono::milliseconds timeout = std::chrono::milliseconds(0)) {
         return detail::tcp_client_impl<E>::receive_once(impl_, server.value_or(impl_->default_key()), timeout);
@@ -483,6 +551,17 @@ public:
                                         request_options opts = request_options()) {
         return detail::tcp_client_impl<E>::request(impl_, type, uri.to_bytes(), content.to_bytes(), std::move(opts));
     }
+
+    // ---- peers (BEHAVIOUR B69-B74) -----------------------------------------------------------
+
+    /// Advertise to every connected server now and on each later connect, record the
+    /// servers' PEER_DISCOVERED replies, answer their adverts. Needs options.local_peer.
+    void manage_peers_automatically(const peer_management_options& options = {}) { impl_->manage_peers(options); }
+    /// Remove the handlers and send DISCONNECT to every connected server.
+    void stop_peer_management(const std::string& app_id = "netaio") { impl_->stop_peer_management(app_id); }
+    const peer_table& peers() const noexcept { return impl_->peers().table; }
+    peer_table& peers() noexcept { return impl_->peers().table; }
+    void set_peer_callback(peer_callback cb) { impl_->peers().on_peer = std::move(cb); }
 
     // ---- plugins, logging, counters ------------------------------------------------------------
 

@@ -20,6 +20,7 @@
 
 #include <netaio/detail/asio_compat.hpp>
 #include <netaio/detail/node_core.hpp>
+#include <netaio/detail/peer_handlers.hpp>
 #include <netaio/detail/tcp_session.hpp>
 #include <netaio/handler.hpp>
 #include <netaio/message.hpp>
@@ -48,7 +49,13 @@ public:
     using core_type = node_core<E, tcp_connection>;
 
     tcp_server_impl(asio::any_io_executor ex, tcp_server_options options)
-        : executor_(ex), options_(std::move(options)), acceptor_(ex), sweep_timer_(ex), stopped_signal_(ex) {
+        : executor_(ex),
+          options_(std::move(options)),
+          acceptor_(ex),
+          sweep_timer_(ex),
+          stopped_signal_(ex),
+          peers_{peer_table(tcp_peer_options(options_.peers), options_.clock), {}} {
+        if (options_.local_peer) peers_.table.set_local_id(options_.local_peer->id);
         core.outer = {options_.auth_plugin, options_.cipher_plugin};
         core.use_auth = options_.use_auth;
         core.use_cipher = options_.use_cipher;
@@ -63,6 +70,54 @@ public:
     core_type core;
 
     const tcp_server_options& options() const noexcept { return options_; }
+    peer_registry& peers() noexcept { return peers_; }
+
+    /// On TCP a peer's address is its connection: no extra ports on a bound host.
+    static peer_table_options tcp_peer_options(peer_table_options o) {
+        o.allow_new_port_on_bound_host = false;
+        return o;
+    }
+
+    // ---- peer management (BEHAVIOUR B42-B46) -----------------------------------------
+
+    void manage_peers(const peer_management_options& pm) {
+        if (!options_.local_peer || !options_.local_peer->id)
+            throw error(errc::bad_option, "peer management needs a local peer with an id");
+        const bytes app_id = to_bytes(pm.app_id);
+        std::weak_ptr<tcp_server_impl> weak = this->shared_from_this();
+        core.routes.add(route_key(MessageType::ADVERTISE_PEER, app_id),
+                        make_handler_entry<tcp_connection>(
+                            [weak, app_id](const Message& m, const tcp_connection& c) -> std::optional<Message> {
+                                auto self = weak.lock();
+                                if (!self || !self->peers_.record(self->core, m, c.remote())) return std::nullopt;
+                                return make_peer_message(MessageType::PEER_DISCOVERED, app_id, *self->options_.local_peer,
+                                                         self->core.peer_plugin);
+                            },
+                            pm.plugins));
+        core.routes.add(route_key(MessageType::PEER_DISCOVERED, app_id),
+                        make_handler_entry<tcp_connection>(
+                            [weak](const Message& m, const tcp_connection& c) {
+                                if (auto self = weak.lock()) self->peers_.record(self->core, m, c.remote());
+                            },
+                            pm.plugins));
+        core.routes.add(route_key(MessageType::DISCONNECT, app_id),
+                        make_handler_entry<tcp_connection>(
+                            [weak](const Message& m, const tcp_connection& c) {
+                                auto self = weak.lock();
+                                if (self && self->peers_.forget(self->core, m, c.remote())) self->unsubscribe_all(c.id());
+                            },
+                            pm.plugins));
+    }
+
+    void stop_peer_management(const std::string& app_id) {
+        const bytes id = to_bytes(app_id);
+        core.routes.remove(route_key(MessageType::ADVERTISE_PEER, id));
+        core.routes.remove(route_key(MessageType::PEER_DISCOVERED, id));
+        core.routes.remove(route_key(MessageType::DISCONNECT, id));
+    }
+
+    /// The peer behind a connection, if known.
+    const Peer* peer_of(const peer_address& remote) const { return peers_.table.by_address(remote); }
     asio::any_io_executor executor() const { return executor_; }
 
     // ---- lifecycle -------------------------------------------------------------------
@@ -140,7 +195,7 @@ public:
     bool send(const tcp_connection& to, const Message& m, const send_options& opts) {
         if (!to.is_open()) return false;
         const handler_plugins outer = core.outer_layer(opts.use_auth, opts.use_cipher);
-        auto frame = core.seal_to_frame(m, &opts.plugins, outer, core.context_for(nullptr), to.remote());
+        auto frame = core.seal_to_frame(m, &opts.plugins, outer, core.context_for(peer_of(to.remote())), to.remote());
         return frame && push(to.session(), std::move(*frame));
     }
 
@@ -158,7 +213,7 @@ public:
         for (const auto& s : targets) {
             std::optional<bytes> frame =
                 shared ? std::optional<bytes>(*shared)
-                       : core.seal_to_frame(m, &opts.plugins, outer, core.context_for(nullptr), s->remote());
+                       : core.seal_to_frame(m, &opts.plugins, outer, core.context_for(peer_of(s->remote())), s->remote());
             if (frame && push(s, std::move(*frame))) ++sent;
         }
         return sent;
@@ -264,10 +319,10 @@ private:
         if (sessions_.erase(s->id()) == 0) return;
         ++core.stats.connections_closed;
         if (auto it = per_ip_.find(s->remote().host); it != per_ip_.end() && --it->second == 0) per_ip_.erase(it);
-        for (auto it = subscriptions_.begin(); it != subscriptions_.end();) {
-            it->second.erase(s->id());
-            it = it->second.empty() ? subscriptions_.erase(it) : std::next(it);
-        }
+        unsubscribe_all(s->id());
+        // The connection was the peer's address: a peer left without one is gone
+        // (netaio keeps it, B25; then a reconnect could never re-bind its id).
+        if (auto gone = peers_.table.unbind(s->remote())) peers_.emit(peer_event_kind::removed, *gone, s->remote());
         core.log.log(log_level::info, core.logger_name, [&] {
             return "client disconnected: " + s->remote().host + ":" + std::to_string(s->remote().port) + " (" +
                    make_error_code(s->close_reason()).message() + ")";
@@ -345,9 +400,17 @@ private:
         self->forget(s);
     }
 
+    void unsubscribe_all(std::uint64_t connection_id) {
+        for (auto it = subscriptions_.begin(); it != subscriptions_.end();) {
+            it->second.erase(connection_id);
+            it = it->second.empty() ? subscriptions_.erase(it) : std::next(it);
+        }
+    }
+
     /// Process one decoded frame: pipeline, handler, reply.
     asio::awaitable<void> handle_frame(std::shared_ptr<tcp_session> s, tcp_connection conn, Message m) {
-        const plugin_context ctx = core.context_for(nullptr);
+        // The peer is looked up once, before the handler runs (PROTOCOL §9.2).
+        const plugin_context ctx = core.context_for(peer_of(s->remote()));
         auto opened = core.open_and_route(m, s->remote(), ctx);
         if (!opened.dispatch) {
             if (opened.auth_reply) send_plain(s, *opened.auth_reply);  // plaintext (BEHAVIOUR B33)
@@ -424,6 +487,7 @@ private:
     std::unordered_map<std::uint64_t, std::shared_ptr<tcp_session>> sessions_;
     std::unordered_map<std::string, std::size_t> per_ip_;
     std::map<bytes, std::set<std::uint64_t>> subscriptions_;
+    peer_registry peers_;
     std::uint64_t next_id_ = 0;
     bool stopping_ = false;
     bool running_ = false;
@@ -518,6 +582,16 @@ public:
     std::vector<tcp_connection> subscribers(byte_source topic) const { return impl_->subscribers(topic.to_bytes()); }
     /// The connected clients.
     std::vector<tcp_connection> clients() const { return impl_->clients(); }
+
+    // ---- peers (BEHAVIOUR B42-B46) -----------------------------------------------------
+
+    /// Answer ADVERTISE_PEER with PEER_DISCOVERED and track peers per connection.
+    /// Needs options.local_peer. Clients introduce themselves; the server never advertises first.
+    void manage_peers_automatically(const peer_management_options& options = {}) { impl_->manage_peers(options); }
+    void stop_peer_management(const std::string& app_id = "netaio") { impl_->stop_peer_management(app_id); }
+    const peer_table& peers() const noexcept { return impl_->peers().table; }
+    peer_table& peers() noexcept { return impl_->peers().table; }
+    void set_peer_callback(peer_callback cb) { impl_->peers().on_peer = std::move(cb); }
 
     // ---- plugins, logging, counters ----------------------------------------------------
 

@@ -145,3 +145,19 @@ TEST_CASE("peer table: addresses per peer are capped", "[peers]") {
     CHECK(table.add_or_update(id_of("p"), std::nullopt, {"127.0.0.1", 3}) == peer_update::rebinding_refused);
     CHECK(table.by_id(id_of("p"))->addrs.size() == 2);
 }
+
+TEST_CASE("peer table: unbinding an address forgets a peer left without one; TCP refuses new ports", "[peers]") {
+    manual_clock clock;
+    peer_table_options options;
+    options.allow_new_port_on_bound_host = false;
+    peer_table table(options, clock.source());
+    REQUIRE(table.add_or_update(id_of("p"), std::nullopt, {"127.0.0.1", 5000}) == peer_update::added);
+    CHECK(table.add_or_update(id_of("p"), std::nullopt, {"127.0.0.1", 5001}) == peer_update::rebinding_refused);
+    auto gone = table.unbind({"127.0.0.1", 5000});
+    REQUIRE(gone);
+    CHECK(gone->id == id_of("p"));
+    CHECK(table.empty());
+    CHECK_FALSE(table.unbind({"127.0.0.1", 5000}));
+    // Now the id may come back from its new connection.
+    CHECK(table.add_or_update(id_of("p"), std::nullopt, {"127.0.0.1", 5001}) == peer_update::added);
+}

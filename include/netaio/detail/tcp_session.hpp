@@ -122,6 +122,14 @@ public:
         if (on_close) on_close(reason);
     }
 
+    /// Close once everything queued has been written (e.g. after a DISCONNECT).
+    void close_when_flushed(errc reason) {
+        if (closed_) return;
+        if (!writing_ && queue_.empty() && !flush_posted_) return close(reason);
+        close_after_flush_ = true;
+        close_after_flush_reason_ = reason;
+    }
+
     /// Stop reading (the reader sees end of stream) but keep writing.
     void shutdown_receive() {
         std::error_code ec;
@@ -140,6 +148,7 @@ private:
 
     void flush() {
         flush_posted_ = false;
+        if (!closed_ && !writing_ && queue_.empty() && close_after_flush_) return close(close_after_flush_reason_);
         if (closed_ || writing_ || queue_.empty()) return;
         writing_ = true;
         write_started_at_ = steady::now();
@@ -172,10 +181,12 @@ private:
         }
         if (on_written) on_written(in_flight_, n);
         in_flight_ = 0;
-        if (!queue_.empty())
+        if (!queue_.empty()) {
             flush();
-        else
+        } else {
             drained_.notify_all();
+            if (close_after_flush_) return close(close_after_flush_reason_);
+        }
         if (below_low_watermark()) drained_.notify_all();
     }
 
@@ -200,6 +211,8 @@ private:
 
     bool closed_ = false;
     errc close_reason_ = errc::connection_lost;
+    bool close_after_flush_ = false;
+    errc close_after_flush_reason_ = errc::stopped;
 };
 
 }  // namespace detail
