@@ -21,6 +21,7 @@
 #include <netaio/detail/asio_compat.hpp>
 #include <netaio/detail/multicast.hpp>
 #include <netaio/detail/node_core.hpp>
+#include <netaio/detail/peer_handlers.hpp>
 #include <netaio/detail/request_table.hpp>
 #include <netaio/frame_decoder.hpp>
 #include <netaio/handler.hpp>
@@ -59,7 +60,11 @@ public:
     using core_type = node_core<E, peer_address>;
 
     udp_node_impl(asio::any_io_executor ex, udp_node_options options)
-        : executor_(ex), options_(std::move(options)), socket_(ex), discovery_socket_(ex), peers_(options_.peers, options_.clock) {
+        : executor_(ex),
+          options_(std::move(options)),
+          socket_(ex),
+          discovery_socket_(ex),
+          registry_{peer_table(options_.peers, options_.clock), {}} {
         core.outer = {options_.auth_plugin, options_.cipher_plugin};
         core.on_auth_error = options_.on_auth_error;
         core.peer_plugin = options_.peer_plugin;
@@ -68,16 +73,16 @@ public:
         core.on_reject = options_.on_reject;
         // netaio's UDP default reply: NOT_FOUND, uri "ERROR" (BEHAVIOUR B12).
         core.default_handler = make_handler_entry<peer_address>([](const Message&) { return make_error_msg("not found"); });
-        if (options_.local_peer) peers_.set_local_id(options_.local_peer->id);
+        if (options_.local_peer) registry_.table.set_local_id(options_.local_peer->id);
     }
 
     core_type core;
-    peer_callback on_peer;
     timeout_handler on_timeout;
 
     asio::any_io_executor executor() const { return executor_; }
     const udp_node_options& options() const noexcept { return options_; }
-    peer_table& peers() noexcept { return peers_; }
+    peer_table& peers() noexcept { return registry_.table; }
+    peer_registry& registry() noexcept { return registry_; }
     bool started() const noexcept { return socket_.is_open(); }
 
     // ---- lifecycle -------------------------------------------------------------------
@@ -151,7 +156,7 @@ public:
     /// Prepare and send one datagram. False when a plugin failed or the kernel refused
     /// it (counted); throws errc::not_started / errc::message_too_large.
     bool send(const Message& m, const peer_address& to, const send_options& opts) {
-        const plugin_context ctx = core.context_for(peers_.by_address(to));
+        const plugin_context ctx = core.context_for(registry_.table.by_address(to));
         auto frame = core.seal_to_frame(m, &opts.plugins, core.outer_layer(opts.use_auth, opts.use_cipher), ctx, to);
         return frame && send_frame(*frame, to);
     }
@@ -210,7 +215,7 @@ public:
     /// One datagram per known peer, to its first address (BEHAVIOUR B86).
     std::size_t broadcast(const Message& m, const send_options& opts) {
         std::vector<peer_address> targets;
-        for (const auto& [id, peer] : peers_.peers())
+        for (const auto& [id, peer] : registry_.table.peers())
             if (!peer.addrs.empty()) targets.push_back(*peer.addrs.begin());
         return send_to_many(targets, m, opts);
     }
@@ -323,13 +328,13 @@ public:
     /// Purge peers silent for longer than `timeout` (whole seconds), reporting each.
     std::vector<bytes> remove_timed_out_peers(double timeout) {
         std::vector<Peer> gone;
-        for (const auto& [id, peer] : peers_.peers())
-            if (peer.timed_out(timeout, peers_.clock().now())) gone.push_back(peer);
+        for (const auto& [id, peer] : registry_.table.peers())
+            if (peer.timed_out(timeout, registry_.table.clock().now())) gone.push_back(peer);
         std::vector<bytes> ids;
         for (const Peer& p : gone) {
-            peers_.remove(*p.id);
+            registry_.table.remove(*p.id);
             for (const auto& a : p.addrs) unsubscribe_everywhere(a);
-            emit(peer_event_kind::removed, p, p.addrs.empty() ? peer_address() : *p.addrs.begin());
+            registry_.emit(peer_event_kind::removed, p, p.addrs.empty() ? peer_address() : *p.addrs.begin());
             ids.push_back(*p.id);
         }
         return ids;
@@ -396,7 +401,7 @@ private:
             return;
         }
         ++core.stats.frames_received;
-        const plugin_context ctx = core.context_for(peers_.by_address(from));
+        const plugin_context ctx = core.context_for(registry_.table.by_address(from));
         typename core_type::opened opened;
         if (core.open_counted(m, core.outer_layer(), ctx, from, opened)) {
             if (opened.auth_reply && options_.reply_to_invalid) send_plain(*opened.auth_reply, from);
@@ -441,8 +446,8 @@ private:
     }
 
     void send_reply(Message reply, const std::shared_ptr<const typename core_type::entry_type>& matched, const peer_address& to) {
-        peers_.refresh(to);  // a reply is a sign of life for that peer (BEHAVIOUR B82, B97)
-        const plugin_context ctx = core.context_for(peers_.by_address(to));
+        registry_.table.refresh(to);  // a reply is a sign of life for that peer (BEHAVIOUR B82, B97)
+        const plugin_context ctx = core.context_for(registry_.table.by_address(to));
         auto frame = core.seal_to_frame(std::move(reply), matched ? &matched->plugins : nullptr, core.outer_layer(), ctx, to);
         if (!frame) return;
         try {
@@ -459,43 +464,12 @@ private:
         if (!ec) send_frame(frame, to);
     }
 
-    /// ADVERTISE_PEER / PEER_DISCOVERED: record the sender; true when accepted.
-    bool record_peer(const Message& m, const peer_address& from) {
-        std::error_code ec;
-        Peer p = core.peer_plugin.unpack(m.body.content, ec);
-        if (ec || !p.id || !p.data) {
-            core.reject(errc::malformed_peer, from);
-            return false;
-        }
-        const bool known = peers_.by_id(*p.id) != nullptr;
-        const peer_update result = peers_.add_or_update(*p.id, p.data, from);
-        switch (result) {
-            case peer_update::own_id: return false;
-            case peer_update::rate_limited: core.reject(errc::rate_limited, from); return false;
-            case peer_update::table_full:
-            case peer_update::too_many_for_ip: core.reject(errc::peer_table_full, from); return false;
-            case peer_update::rebinding_refused: core.reject(errc::rebinding_refused, from); return false;
-            case peer_update::added:
-            case peer_update::updated: break;
-        }
-        emit(known ? peer_event_kind::updated : peer_event_kind::discovered, *peers_.by_id(*p.id), from);
-        return true;
-    }
+    bool record_peer(const Message& m, const peer_address& from) { return registry_.record(core, m, from); }
 
-    /// DISCONNECT: honoured only from an address bound to that id (RELIABILITY F5).
+    /// DISCONNECT: the peer leaves, and with it its subscriptions (BEHAVIOUR B92).
     void forget_peer(const Message& m, const peer_address& from) {
-        std::error_code ec;
-        Peer p = core.peer_plugin.unpack(m.body.content, ec);
-        if (ec || !p.id) {
-            core.reject(errc::malformed_peer, from);
-            return;
-        }
-        const Peer* known = peers_.by_id(*p.id);
-        if (!known || known->addrs.count(from) == 0) return;  // ignored
-        const Peer copy = *known;
-        peers_.remove(*p.id);
-        for (const auto& a : copy.addrs) unsubscribe_everywhere(a);
-        emit(peer_event_kind::removed, copy, from);
+        if (auto gone = registry_.forget(core, m, from))
+            for (const auto& a : gone->addrs) unsubscribe_everywhere(a);
     }
 
     void unsubscribe_everywhere(const peer_address& a) {
@@ -503,10 +477,6 @@ private:
             it->second.erase(a);
             it = it->second.empty() ? subscriptions_.erase(it) : std::next(it);
         }
-    }
-
-    void emit(peer_event_kind kind, const Peer& p, const peer_address& where) {
-        if (on_peer) on_peer(peer_event{kind, p, where});
     }
 
     std::vector<std::string> advertised_app_ids() const {
@@ -554,7 +524,7 @@ private:
     udp_node_options options_;
     asio::ip::udp::socket socket_;
     asio::ip::udp::socket discovery_socket_;  // only with options.multicast_port
-    peer_table peers_;
+    peer_registry registry_;
     request_table<std::pair<peer_address, bytes>> requests_;
     std::map<bytes, std::set<peer_address>> subscriptions_;
     std::map<std::string, std::shared_ptr<advertiser>> advertisers_;
@@ -682,7 +652,7 @@ public:
     const peer_table& peers() const noexcept { return impl_->peers(); }
     peer_table& peers() noexcept { return impl_->peers(); }
     /// Called on every discovered, updated and removed peer.
-    void set_peer_callback(peer_callback cb) { impl_->on_peer = std::move(cb); }
+    void set_peer_callback(peer_callback cb) { impl_->registry().on_peer = std::move(cb); }
 
     // ---- plugins, logging, counters ----------------------------------------------------------
 
