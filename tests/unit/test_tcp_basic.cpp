@@ -394,3 +394,23 @@ TEST_CASE("tcp: stop lets a running handler finish and its reply drain (graceful
         CHECK(text(reply->body.content) == "100");
     });
 }
+
+TEST_CASE("tcp: IPv6 - a dual-stack server on :: answers clients on ::1 and 127.0.0.1", "[tcp][ipv6]") {
+    run_loopback([](asio::io_context& io) -> asio::awaitable<void> {
+        tcp_server_options options;
+        options.host = "::";  // dual stack (IPV6_V6ONLY off); tests only connect over loopback
+        options.port = 0;
+        TCPServer server(io.get_executor(), options);
+        server.on({MessageType::REQUEST_URI, "echo"}, echo_reply);
+        server.start();
+        TCPClient six(io.get_executor(), {.host = "::1", .port = server.local_port()});
+        co_await six.connect();
+        Message r6 = co_await six.request("echo", "v6");
+        CHECK(text(r6.body.content) == "v6");
+        TCPClient four(io.get_executor(), {.host = "127.0.0.1", .port = server.local_port()});
+        co_await four.connect();
+        Message r4 = co_await four.request("echo", "v4");
+        CHECK(text(r4.body.content) == "v4");
+        co_await server.stop();
+    });
+}

@@ -314,6 +314,28 @@ TEST_CASE("udp: spoofed adverts - caps hold, legitimate peers stay, DISCONNECT n
     });
 }
 
+TEST_CASE("udp: the same authenticated datagram delivered twice is dropped the second time (F8)", "[udp]") {
+    run_loopback([](asio::io_context& io) -> asio::awaitable<void> {
+        hmac_auth_options hmac;
+        hmac.secret = to_bytes("a secret of at least 16 bytes");
+        udp_node_options o = loopback_node();
+        o.auth_plugin = HMACAuthPlugin(hmac);
+        UDPNode node(io.get_executor(), o);
+        int calls = 0;
+        node.on({MessageType::PUBLISH_URI, "t"}, [&calls](const Message&) { ++calls; });
+        node.start();
+        Message m = Message::prepare(Body::prepare("x", "t"), MessageType::PUBLISH_URI);
+        HMACAuthPlugin(hmac).make(m.auth_data, m.body, plugin_context{});
+        const bytes frame = m.encode();
+        udp_injector sender(io);
+        sender.send(frame, node.local_port());
+        sender.send(frame, node.local_port());
+        co_await eventually([&] { return node.stats().count(errc::replayed) == 1; });
+        CHECK(calls == 1);
+        node.stop();
+    });
+}
+
 TEST_CASE("udp: IPv6 unicast on ::1", "[udp][ipv6]") {
     run_loopback([](asio::io_context& io) -> asio::awaitable<void> {
         udp_node_options o = loopback_node("::1");
