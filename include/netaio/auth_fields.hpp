@@ -84,6 +84,10 @@ public:
     /// Append the packify encoding (a dict; `4d 40 00` when empty) to `out`.
     void encode_into(bytes& out, std::error_code& ec) const {
         ec.clear();
+        if (fields_.empty()) {  // the common case: no auth fields, always these 3 bytes
+            out.insert(out.end(), {0x4d, 0x40, 0x00});
+            return;
+        }
         // Each entry is a (str key, value) 2-tuple; packify sorts the encoded pairs.
         std::vector<bytes> pairs(fields_.size());
         bytes key_and_value[2];
@@ -114,6 +118,11 @@ public:
     static AuthFields decode(bytes_view data, const packify::decode_options& opts, std::error_code& ec,
                              std::error_code* cause = nullptr) {
         AuthFields out;
+        if (data.size() == 3 && data[0] == 0x4d && data[1] == 0x40 && data[2] == 0x00) {  // {}: skip the general decoder
+            ec.clear();
+            if (cause) cause->clear();
+            return out;
+        }
         std::error_code packify_ec;
         packify::value v = packify::unpack(data, opts, packify_ec);
         if (cause) *cause = packify_ec;

@@ -203,7 +203,7 @@ public:
         auto s = session_for(key);
         if (!s || !s->is_open()) throw error(errc::not_connected, "no connection to " + key.host + ":" + std::to_string(key.port));
         const handler_plugins outer = core.outer_layer(opts.use_auth, opts.use_cipher);
-        auto frame = core.seal_to_frame(m, &opts.plugins, outer, core.context_for(peers_.table.by_address(key)), key);
+        auto frame = core.frame_of(m, &opts.plugins, outer, core.context_for(peers_.table.by_address(key)), key);
         if (!frame) return false;
         if (s->enqueue(std::move(*frame))) return true;
         core.reject(errc::queue_full, key);

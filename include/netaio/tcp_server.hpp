@@ -195,7 +195,7 @@ public:
     bool send(const tcp_connection& to, const Message& m, const send_options& opts) {
         if (!to.is_open()) return false;
         const handler_plugins outer = core.outer_layer(opts.use_auth, opts.use_cipher);
-        auto frame = core.seal_to_frame(m, &opts.plugins, outer, core.context_for(peer_of(to.remote())), to.remote());
+        auto frame = core.frame_of(m, &opts.plugins, outer, core.context_for(peer_of(to.remote())), to.remote());
         return frame && push(to.session(), std::move(*frame));
     }
 
@@ -207,13 +207,13 @@ public:
         std::size_t sent = 0;
         std::optional<bytes> shared;
         if (!per_peer && !targets.empty()) {  // prepare once, send the same bytes to all (PROTOCOL §9.7)
-            shared = core.seal_to_frame(m, &opts.plugins, outer, core.context_for(nullptr), peer_address{});
+            shared = core.frame_of(m, &opts.plugins, outer, core.context_for(nullptr), peer_address{});
             if (!shared) return 0;
         }
         for (const auto& s : targets) {
             std::optional<bytes> frame =
                 shared ? std::optional<bytes>(*shared)
-                       : core.seal_to_frame(m, &opts.plugins, outer, core.context_for(peer_of(s->remote())), s->remote());
+                       : core.frame_of(m, &opts.plugins, outer, core.context_for(peer_of(s->remote())), s->remote());
             if (frame && push(s, std::move(*frame))) ++sent;
         }
         return sent;

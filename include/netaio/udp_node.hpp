@@ -157,7 +157,7 @@ public:
     /// it (counted); throws errc::not_started / errc::message_too_large.
     bool send(const Message& m, const peer_address& to, const send_options& opts) {
         const plugin_context ctx = core.context_for(registry_.table.by_address(to));
-        auto frame = core.seal_to_frame(m, &opts.plugins, core.outer_layer(opts.use_auth, opts.use_cipher), ctx, to);
+        auto frame = core.frame_of(m, &opts.plugins, core.outer_layer(opts.use_auth, opts.use_cipher), ctx, to);
         return frame && send_frame(*frame, to);
     }
 
@@ -182,7 +182,7 @@ public:
 
     /// Prepare once (peer none) and send to the multicast group (BEHAVIOUR B85).
     bool multicast(const Message& m, std::uint16_t port, const send_options& opts) {
-        auto frame = core.seal_to_frame(m, &opts.plugins, core.outer_layer(opts.use_auth, opts.use_cipher),
+        auto frame = core.frame_of(m, &opts.plugins, core.outer_layer(opts.use_auth, opts.use_cipher),
                                         core.context_for(nullptr), group_address(port));
         return frame && send_frame(*frame, group_address(port));
     }
@@ -198,7 +198,7 @@ public:
                               opts.plugins.auth.is_peer_specific() || opts.plugins.cipher.is_peer_specific();
         std::optional<bytes> shared;
         if (!per_peer && !targets.empty()) {
-            shared = core.seal_to_frame(m, &opts.plugins, outer, core.context_for(nullptr), peer_address());
+            shared = core.frame_of(m, &opts.plugins, outer, core.context_for(nullptr), peer_address());
             if (!shared) return 0;
         }
         std::size_t sent = 0;

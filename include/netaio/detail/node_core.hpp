@@ -130,6 +130,22 @@ public:
         return std::nullopt;
     }
 
+    /// Like seal_to_frame, without copying the message when no plugin applies.
+    std::optional<bytes> frame_of(const Message& m, const handler_plugins* inner, const handler_plugins& outer_layer_used,
+                                  const plugin_context& ctx, const peer_address& to) {
+        const bool no_plugins = (!inner || (!inner->auth && !inner->cipher)) && !outer_layer_used.auth && !outer_layer_used.cipher;
+        if (!no_plugins) return seal_to_frame(m, inner, outer_layer_used, ctx, to);
+        std::error_code ec;
+        bytes frame;
+        frame.reserve(header_size + 3 + m.body.size() + 16 * m.auth_data.size());
+        m.encode_into(frame, ec);
+        if (ec) {
+            reject(errc::field_too_large, to);
+            return std::nullopt;
+        }
+        return frame;
+    }
+
     /// Call a synchronous handler; a throwing handler yields an ERROR reply.
     std::optional<Message> call_sync(const entry_type& entry, const Message& m, const Context& c) {
         ++stats.handler_calls;

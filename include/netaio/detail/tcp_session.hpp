@@ -1,8 +1,8 @@
 // netaio/detail/tcp_session.hpp - one TCP connection: socket, decoder, writer, deadlines.
 //
 // Shared by the server and the client. Exactly one write is in flight per socket:
-// frames are queued (bounded) and a flush gathers everything queued into one
-// write, posted so that all replies produced by one read leave in one syscall.
+// frames are queued (bounded); an idle socket starts writing at once, and what is
+// queued meanwhile (e.g. the other replies to one read) leaves in one gathered write.
 // Deadlines are enforced by the owner's periodic sweep (one timer per node, not
 // per connection), using the timestamps kept here.
 #pragma once
@@ -67,10 +67,9 @@ public:
         if (!force && !queue_has_room()) return false;
         queued_bytes_ += frame.size();
         queue_.push_back(std::move(frame));
-        if (!writing_ && !flush_posted_) {
-            flush_posted_ = true;
-            asio::post(socket_.get_executor(), [self = shared_from_this()] { self->flush(); });
-        }
+        // Start writing now when idle (asio tries the send at once); frames queued while
+        // a write is in flight leave together in the next one.
+        if (!writing_) flush();
         return true;
     }
 
@@ -125,7 +124,7 @@ public:
     /// Close once everything queued has been written (e.g. after a DISCONNECT).
     void close_when_flushed(errc reason) {
         if (closed_) return;
-        if (!writing_ && queue_.empty() && !flush_posted_) return close(reason);
+        if (!writing_ && queue_.empty()) return close(reason);
         close_after_flush_ = true;
         close_after_flush_reason_ = reason;
     }
@@ -147,7 +146,6 @@ private:
     }
 
     void flush() {
-        flush_posted_ = false;
         if (!closed_ && !writing_ && queue_.empty() && close_after_flush_) return close(close_after_flush_reason_);
         if (closed_ || writing_ || queue_.empty()) return;
         writing_ = true;
@@ -201,7 +199,6 @@ private:
     std::size_t in_flight_ = 0;
     std::vector<asio::const_buffer> gather_;
     bool writing_ = false;
-    bool flush_posted_ = false;
     async_signal drained_;
 
     steady::time_point last_frame_at_;
