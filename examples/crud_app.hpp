@@ -49,6 +49,7 @@ struct settings {
     std::optional<std::string> inner_hmac;     ///< --inner-hmac SECRET2: inner HMAC on create/update/delete
     std::chrono::milliseconds timeout{10000};  ///< --timeout-ms: how long the client waits for a reply
     bool verbose = false;                      ///< --verbose: log connections to stderr
+    std::optional<std::string> peer_id;        ///< server --peer-id ID: peer management and the "_peers" route
 };
 
 enum class role { server, client };
@@ -63,10 +64,11 @@ inline void print_usage(const char* program, role r) {
                  "  --cipher KEY          outer encryption of every message, uri included (>= 16 bytes)\n"
                  "  --inner-hmac SECRET2  inner HMAC (auth field \"camh\") on create/update/delete (>= 16 bytes)\n"
                  "%s",
-                 program, r == role::client ? " [--timeout-ms MS]" : "",
+                 program, r == role::client ? " [--timeout-ms MS]" : " [--peer-id ID]",
                  r == role::server ? "address to listen on" : "server address",
                  r == role::server ? "port to listen on, 0 = any free port" : "server port",
-                 r == role::client ? "  --timeout-ms MS       how long to wait for each reply (default 10000)\n" : "");
+                 r == role::client ? "  --timeout-ms MS       how long to wait for each reply (default 10000)\n"
+                                   : "  --peer-id ID          enable peer management as ID; (REQUEST_URI, \"_peers\") lists the peers\n");
 }
 
 namespace detail {
@@ -98,7 +100,8 @@ inline std::optional<settings> parse_command_line(int argc, char** argv, role r)
             continue;
         }
         const bool known = flag == "--host" || flag == "--port" || flag == "--hmac" || flag == "--cipher" ||
-                           flag == "--inner-hmac" || (r == role::client && flag == "--timeout-ms");
+                           flag == "--inner-hmac" || (r == role::client && flag == "--timeout-ms") ||
+                           (r == role::server && flag == "--peer-id");
         if (!known || i + 1 >= argc) {
             std::fprintf(stderr, "%s: %s '%s'\n", program, known ? "missing value after" : "unknown option", argv[i]);
             print_usage(program, r);
@@ -121,6 +124,8 @@ inline std::optional<settings> parse_command_line(int argc, char** argv, role r)
                 return std::nullopt;
             }
             s.timeout = std::chrono::milliseconds(*ms);
+        } else if (flag == "--peer-id") {
+            s.peer_id = value;
         } else if (flag == "--hmac") {
             s.hmac = value;
         } else if (flag == "--cipher") {

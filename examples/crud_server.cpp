@@ -11,6 +11,7 @@
 // Exit codes: 0 after a signal, 1 when it cannot listen, 2 for a bad command line
 // or a bad secret/key (e.g. shorter than 16 bytes).
 #include "crud_app.hpp"
+#include "peers_route.hpp"
 
 #include <asio/io_context.hpp>
 #include <asio/signal_set.hpp>
@@ -57,9 +58,11 @@ int main(int argc, char** argv) {
         options.auth_plugin = layers.auth;      // outer layer: every frame in and out
         options.cipher_plugin = layers.cipher;
         options.log = netaio::stderr_logger(settings->verbose ? netaio::log_level::info : netaio::log_level::warning);
+        if (settings->peer_id) options.local_peer = crud::make_local_peer(*settings->peer_id);
         netaio::TCPServer server(io.get_executor(), options);
 
         crud::install_routes(server, data, layers.writes);
+        if (settings->peer_id) crud::install_peer_routes(server);  // peers and the "_peers" route
 
         asio::signal_set signals(io, SIGINT, SIGTERM);
         try {

@@ -7,6 +7,8 @@
 //   netaio-cli subscribe --uri TOPIC [--count N]             print every NOTIFY_URI (until N or Ctrl-C)
 //   netaio-cli publish   --uri TOPIC --content TEXT          PUBLISH_URI
 //       common: --host H --port P --hmac SECRET --cipher KEY --timeout-ms MS
+//               --peer-id ID (advertise as a peer on connect)
+//               --expect-peer ID (request --uri _peers: exit 1 unless ID is listed)
 //   netaio-cli serve     [crud_server flags] [--peer-id ID]  the CRUD server (prints READY host port)
 //   netaio-cli node      [--host H] [--port P] [--hmac S] [--cipher K] [--peer-id ID] [--app-id A]
 //                        [--advertise-every MS] [--peer-timeout S] [--multicast-group G]
@@ -26,6 +28,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
 #include <map>
@@ -51,7 +54,7 @@ int usage() {
     std::fprintf(stderr,
                  "usage: netaio-cli COMMAND [--flag value]...\n"
                  "  request|create|update|delete|subscribe|publish  --uri URI [--content TEXT] [--count N]\n"
-                 "      --host H --port P --hmac SECRET --cipher KEY --timeout-ms MS\n"
+                 "      --host H --port P --hmac SECRET --cipher KEY --timeout-ms MS --peer-id ID --expect-peer ID\n"
                  "  serve  [--host H] [--port P] [--hmac S] [--cipher K] [--inner-hmac S2] [--peer-id ID]\n"
                  "  node   [--host H] [--port P] [--hmac S] [--cipher K] [--peer-id ID] [--app-id A]\n"
                  "         [--advertise-every MS] [--peer-timeout S] [--multicast-group G] [--interface IF]\n"
@@ -86,12 +89,23 @@ crud::settings connection_settings(const arguments& a) {
 
 /// One request of `type`; prints the reply; 0 when it is RESPOND_URI or OK.
 asio::awaitable<int> one_request(netaio::TCPClient& client, MessageType type, std::string uri, std::string content,
-                                 std::chrono::milliseconds timeout) {
-    co_await client.connect();
+                                 std::chrono::milliseconds timeout, std::string expect_peer) {
+    co_await client.connect();  // with --peer-id, the advert goes out first on this connection
     Message reply = co_await client.request_as(type, uri, content, netaio::request_options().timeout(timeout));
     std::printf("%s uri=%s content=%s\n", crud::type_name(reply.type()).c_str(), printable(reply.body.uri).c_str(),
                 printable(reply.body.content).c_str());
-    co_return reply.type() == MessageType::RESPOND_URI || reply.type() == MessageType::OK ? 0 : 1;
+    bool ok = reply.type() == MessageType::RESPOND_URI || reply.type() == MessageType::OK;
+    if (uri == "_peers" && ok) {  // the packify list of peer ids, shown as JSON
+        std::error_code ec;
+        const netaio::packify::value ids = netaio::packify::unpack(reply.body.content, {}, ec);
+        nlohmann::json list = nlohmann::json::array();
+        if (!ec && ids.type() == netaio::packify::kind::list)
+            for (const auto& id : ids.items())
+                if (const auto* b = id.get_if<netaio::bytes>()) list.push_back(netaio::to_string(*b));
+        std::printf("peers: %s\n", list.dump().c_str());
+        if (!expect_peer.empty()) ok = std::find(list.begin(), list.end(), expect_peer) != list.end();
+    }
+    co_return ok ? 0 : 1;
 }
 
 /// SUBSCRIBE_URI, then print every NOTIFY_URI for the topic (count 0: forever).
@@ -122,7 +136,9 @@ int run_client(const std::string& command, const arguments& a) {
     options.port = s.port;
     options.auth_plugin = layers.auth;
     options.cipher_plugin = layers.cipher;
+    if (a.has("--peer-id")) options.local_peer = crud::make_local_peer(a.get("--peer-id"));
     netaio::TCPClient client(io.get_executor(), options);
+    if (a.has("--peer-id")) client.manage_peers_automatically();  // advertise on connect
     int rc = 1;
     auto done = [&rc, &io](std::exception_ptr e, int result) {
         rc = result;
@@ -149,7 +165,7 @@ int run_client(const std::string& command, const arguments& a) {
         auto type = types.find(command);
         if (type == types.end()) return usage();
         // PUBLISH_URI is answered with OK like a write.
-        asio::co_spawn(io, one_request(client, type->second, uri, content, s.timeout), done);
+        asio::co_spawn(io, one_request(client, type->second, uri, content, s.timeout, a.get("--expect-peer")), done);
     }
     asio::signal_set signals(io, SIGINT, SIGTERM);
     signals.async_wait([&io](std::error_code, int) { io.stop(); });
@@ -160,18 +176,12 @@ int run_client(const std::string& command, const arguments& a) {
 // ---- serve ------------------------------------------------------------------------------
 
 int serve(int argc, char** argv) {
-    // Take --peer-id out; the rest are crud_server's flags.
-    std::vector<char*> rest{argv[0]};
-    std::optional<std::string> peer_id;
-    for (int i = 2; i < argc; ++i) {
-        if (std::string_view(argv[i]) == "--peer-id" && i + 1 < argc) {
-            peer_id = argv[++i];
-        } else {
-            rest.push_back(argv[i]);
-        }
-    }
-    auto s = crud::parse_command_line(static_cast<int>(rest.size()), rest.data(), crud::role::server);
+    // The same flags as crud_server (argv[1] is "serve").
+    std::vector<char*> args{argv[0]};
+    for (int i = 2; i < argc; ++i) args.push_back(argv[i]);
+    auto s = crud::parse_command_line(static_cast<int>(args.size()), args.data(), crud::role::server);
     if (!s) return 2;
+    const std::optional<std::string>& peer_id = s->peer_id;
     const crud::security_layers layers = crud::make_layers(*s);
     asio::io_context io;
     netaio::tcp_server_options options;
