@@ -3,6 +3,7 @@
 #
 #   werror  build/werror  Debug, -DNETAIO_WERROR=ON                       build + ctest
 #   asan    build/asan    Debug, -DNETAIO_SANITIZE=ON -DNETAIO_WERROR=ON  build + ctest
+#                         (-DNETAIO_BUILD_HEADER_TESTS=OFF: compile-only, done in werror)
 #   fuzz    build/fuzz    clang++, -DNETAIO_BUILD_FUZZERS=ON: every libFuzzer target
 #                         runs NETAIO_FUZZ_SECONDS (default 60) over a copy of its
 #                         corpus; NETAIO_FUZZ_SECONDS=0 skips the stage; skipped
@@ -67,7 +68,9 @@ begin_stage asan
 # needs ptrace; in a container that forbids it, run with ASAN_OPTIONS=detect_leaks=0.
 export ASAN_OPTIONS="${ASAN_OPTIONS:-check_initialization_order=1:strict_init_order=1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
-configure_build_test build/asan -DCMAKE_BUILD_TYPE=Debug -DNETAIO_SANITIZE=ON -DNETAIO_WERROR=ON
+# (the compile-only header tests already ran in the werror stage)
+configure_build_test build/asan -DCMAKE_BUILD_TYPE=Debug -DNETAIO_SANITIZE=ON -DNETAIO_WERROR=ON \
+  -DNETAIO_BUILD_HEADER_TESTS=OFF
 end_stage asan
 
 if [[ "$FUZZ_SECONDS" == "0" ]]; then
@@ -85,6 +88,7 @@ else
     -DNETAIO_BUILD_FUZZERS=ON \
     -DNETAIO_BUILD_TESTS=OFF \
     -DNETAIO_BUILD_EXAMPLES=OFF \
+    -DNETAIO_BUILD_BENCH=OFF \
     -DNETAIO_INSTALL=OFF
   cmake --build build/fuzz --target netaio_fuzzers -j "$JOBS"
   ran=0

@@ -1,11 +1,16 @@
 # cmake -DUMBRELLA=<include/netaio.hpp> -DHEADER_DIR=<include/netaio> -P check_umbrella.cmake
 # Fails when a public header include/netaio/X.hpp is not included by <netaio.hpp>.
+get_filename_component(UMBRELLA "${UMBRELLA}" ABSOLUTE BASE_DIR "$ENV{PWD}")
+get_filename_component(HEADER_DIR "${HEADER_DIR}" ABSOLUTE BASE_DIR "$ENV{PWD}")
 if(NOT EXISTS "${UMBRELLA}")
   message(FATAL_ERROR "missing umbrella header ${UMBRELLA}")
 endif()
 file(READ "${UMBRELLA}" umbrella_text)
 file(GLOB headers RELATIVE "${HEADER_DIR}" "${HEADER_DIR}/*.hpp")
 list(SORT headers)
+if(NOT headers)
+  message(FATAL_ERROR "no public headers in ${HEADER_DIR}")
+endif()
 set(missing)
 foreach(h IN LISTS headers)
   string(FIND "${umbrella_text}" "<netaio/${h}>" pos)
