@@ -613,9 +613,7 @@ TEST_CASE("tcp reliability: C1 missing hmac, nonce or ts -> plaintext AUTH_ERROR
         CHECK(r->type() == MessageType::RESPOND_URI);
         CHECK(text_of(r->body.content) == "ok");
         CHECK(server.stats().handler_calls == 1);
-        tcp_client_options good;
-        good.auth_plugin = hmac_plugin(test_secret);
-        co_await netaio_test::expect_alive_with(server.local_port(), good);
+        co_await netaio_test::expect_alive_with(server.local_port(), hmac_plugin(test_secret));
         co_await server.stop();
     });
 }
@@ -650,9 +648,7 @@ TEST_CASE("tcp reliability: C3 wrong secret and a 1-bit flip in hmac are rejecte
         }
         CHECK(server.stats().count(errc::auth_failed) == 2);
         CHECK(server.stats().handler_calls == 0);
-        tcp_client_options good;
-        good.auth_plugin = hmac_plugin(test_secret);
-        co_await netaio_test::expect_alive_with(server.local_port(), good);
+        co_await netaio_test::expect_alive_with(server.local_port(), hmac_plugin(test_secret));
         co_await server.stop();
     });
 }
@@ -715,10 +711,8 @@ TEST_CASE("tcp reliability: C4 exact replay is refused on the same connection, a
         CHECK(b.stats().count(errc::replayed) == 1);
         CHECK(a.stats().handler_calls == 1);
         CHECK(b.stats().handler_calls == 0);
-        tcp_client_options good;
-        good.auth_plugin = hmac_plugin(test_secret);
-        co_await netaio_test::expect_alive_with(a.local_port(), good);
-        co_await netaio_test::expect_alive_with(b.local_port(), good);
+        co_await netaio_test::expect_alive_with(a.local_port(), hmac_plugin(test_secret));
+        co_await netaio_test::expect_alive_with(b.local_port(), hmac_plugin(test_secret));
         co_await a.stop();
         co_await b.stop();
     });
@@ -752,6 +746,7 @@ TEST_CASE("tcp reliability: C8 inner-auth failure never runs the handler: drop-p
         server.set_auth_error_handler([](const any_auth_plugin&, const Message&) -> std::optional<Message> { return std::nullopt; });
         std::error_code wec = co_await s.write(frame_builder(request_msg("secret", "x")).build());
         CHECK_FALSE(wec);
+        co_await eventually([&] { return server.stats().count(errc::missing_auth_field) == 1; });
         // Variant 2: the default auth-error handler returns nothing for ERROR-type frames.
         server.set_auth_error_handler(nullptr);
         wec = co_await s.write(frame_builder(request_msg("x", "y", MessageType::ERROR)).build());
@@ -822,9 +817,7 @@ TEST_CASE("tcp reliability: C9 unauthenticated ERROR/AUTH_ERROR get no reply fro
         CHECK_FALSE(got_bytes);
         CHECK(fake.buffered().empty());
         CHECK(client.stats().frames_sent == 0);
-        tcp_client_options good;
-        good.auth_plugin = hmac_plugin(test_secret);
-        co_await netaio_test::expect_alive_with(server.local_port(), good);
+        co_await netaio_test::expect_alive_with(server.local_port(), hmac_plugin(test_secret));
         co_await server.stop();
     });
 }
@@ -1119,6 +1112,7 @@ TEST_CASE("tcp reliability: E8 a client that pipelines and never reads: outbound
         o.connection.max_queued_messages = 64;
         o.connection.max_queued_bytes = 256u << 10;
         o.connection.write_timeout = 300ms;
+        o.connection.frame_timeout = 1s;  // the write deadline is the one that must end this
         TCPServer server(io.get_executor(), o);
         add_echo(server);
         server.on({MessageType::REQUEST_URI, "big"}, [](const Message& m) { return make_respond_uri_msg(std::string(1024, 'r'), m.body.uri); });
@@ -1147,10 +1141,53 @@ TEST_CASE("tcp reliability: E8 a client that pipelines and never reads: outbound
         CHECK_FALSE(conn.is_open());
         CHECK(server.stats().count(errc::write_timeout) == 1);
         CHECK(server.stats().bytes_received < blob.size());  // the server stopped reading
-        INFO("peak queue: " << peak_messages << " messages, " << peak_bytes << " bytes");
+        INFO("peak queue: " << peak_messages << " messages, " << peak_bytes << " bytes; " << server.stats().to_string());
         CHECK(peak_messages <= o.connection.max_queued_messages);
         CHECK(peak_bytes <= o.connection.max_queued_bytes + 2048);
         co_await eventually([&] { return writer_done; });
+        co_await expect_alive(server.local_port());
+        co_await server.stop();
+    });
+}
+
+TEST_CASE("tcp reliability: E8/E14 a read pause caused by the server's own backpressure is not charged to the frame deadline",
+          "[tcp][reliability]") {
+    run_loopback([](asio::io_context& io) -> asio::awaitable<void> {
+        tcp_server_options o = fast_server();  // frame deadline 200 ms
+        o.connection.max_queued_messages = 16;
+        o.connection.write_timeout = 2s;  // the client below reads late, but well within this
+        TCPServer server(io.get_executor(), o);
+        add_echo(server);
+        server.on({MessageType::REQUEST_URI, "big"}, [](const Message& m) { return make_respond_uri_msg(std::string(1024, 'r'), m.body.content); });
+        server.start();
+        raw_socket s(io.get_executor());
+        co_await s.connect(server.local_port(), nullptr, 4096);
+        co_await eventually([&] { return server.clients().size() == 1; });
+        tcp_connection conn = server.clients().front();
+        conn.session()->socket().set_option(asio::socket_base::send_buffer_size(4096));
+        // 200 requests whose replies (200 KiB) cannot all be written while we do not read,
+        // followed by the first 5 bytes of one more: the server pauses reading mid-frame.
+        constexpr int n = 200;
+        bytes blob;
+        for (int i = 0; i < n; ++i) detail::append(blob, frame_builder(request_msg("big", std::to_string(i))).build());
+        const bytes last = frame_builder(request_msg("echo", "last")).build();
+        detail::append(blob, bytes(last.begin(), last.begin() + 5));
+        std::error_code wec = co_await s.write(blob);
+        CHECK_FALSE(wec);
+        co_await eventually([&] { return server.stats().handler_calls >= 1; });
+        co_await netaio_test::pause(400ms);  // a slow reader: 400 ms is within the 2 s write deadline
+        int answered = 0;
+        for (int i = 0; i < n; ++i) {
+            std::optional<Message> r = co_await s.read_message();
+            if (!r) break;
+            if (text_of(r->body.uri) == std::to_string(i)) ++answered;
+        }
+        CHECK(answered == n);
+        wec = co_await s.write(bytes(last.begin() + 5, last.end()));
+        std::optional<Message> r = co_await s.read_message();
+        CHECK(r.has_value());
+        INFO(server.stats().to_string());
+        CHECK(server.stats().count(errc::frame_timeout) == 0);
         co_await expect_alive(server.local_port());
         co_await server.stop();
     });
@@ -1345,7 +1382,12 @@ TEST_CASE("tcp reliability: E10/E13 stop() with a handler that never returns: th
         co_await eventually([&] { return outcome.has_value(); }, 1s);
         CHECK(*outcome == errc::connection_lost);
         CHECK(std::chrono::duration<double, std::milli>(ended - stop_at).count() < 200);
-        co_await eventually([&] { return stopped; }, 1s);  // every connection is closed by now
+        // Every connection was closed at stop_timeout, so stop() should be done well within 1 s.
+        const auto until = test_clock::now() + 1s;
+        while (!stopped && test_clock::now() < until) co_await netaio_test::pause(1ms);
+        INFO("stop() still pending " << ms_since(stop_at) << " ms after it was called; open clients: "
+                                     << server.clients().size() << "; " << server.stats().to_string());
+        CHECK(stopped);
     });
 }
 
