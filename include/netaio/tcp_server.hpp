@@ -338,7 +338,6 @@ private:
         bool reported = false;
         try {
             while (s->is_open()) {
-                if (!s->queue_has_room()) co_await s->wait_for_queue_room();  // backpressure (E8)
                 auto space = s->decoder().prepare(self->options_.connection.read_chunk);
                 auto [ec, n] = co_await s->socket().async_read_some(asio::buffer(space.data(), space.size()), use_nothrow);
                 if (ec || n == 0) {
@@ -361,7 +360,12 @@ private:
                         ++completed;
                         bad_in_a_row = 0;
                         ++self->core.stats.frames_received;
-                        co_await self->handle_frame(s, conn, std::move(*m));
+                        // Neither our handler's time nor our own backpressure counts against
+                        // the peer's idle and frame deadlines.
+                        s->pause_peer_clocks();
+                        if (!s->queue_has_room()) co_await s->wait_for_queue_room();  // bound the queue (E8)
+                        if (s->is_open()) co_await self->handle_frame(s, conn, std::move(*m));
+                        s->resume_peer_clocks();
                         if (!s->is_open()) break;
                         continue;
                     }
@@ -464,7 +468,12 @@ private:
                     s->close(*reason);
                 }
             }
-            for (auto& s : expired) s->close(errc::stopped);
+            for (auto& s : expired) {
+                // Past the stop deadline: close and forget at once, even if a handler
+                // on it never returns (its coroutine finishes on its own later).
+                s->close(errc::stopped);
+                self->forget(s);
+            }
             if (!self->running_ && self->sessions_.empty()) break;
         }
     }

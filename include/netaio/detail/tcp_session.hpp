@@ -94,11 +94,25 @@ public:
         mid_frame_ = mid;
     }
 
+    /// The reader stops waiting for the peer: a handler runs, or our own outbound
+    /// queue is full (backpressure). Neither is the peer's idleness or slowness, so
+    /// the idle and frame clocks stop until resume_peer_clocks().
+    void pause_peer_clocks() noexcept { peer_clocks_paused_ = true; }
+    /// Back to waiting for the peer: both clocks restart now.
+    void resume_peer_clocks() {
+        peer_clocks_paused_ = false;
+        const auto now = steady::now();
+        last_frame_at_ = now;
+        mid_frame_ = decoder_.mid_frame();
+        if (mid_frame_) frame_started_at_ = now;
+    }
+
     /// The reason a deadline has passed at `now`, if any.
     std::optional<errc> expired(steady::time_point now) const {
         if (closed_) return std::nullopt;
         if (writing_ && options_.write_timeout.count() > 0 && now - write_started_at_ > options_.write_timeout)
             return errc::write_timeout;
+        if (peer_clocks_paused_) return std::nullopt;
         if (mid_frame_ && options_.frame_timeout.count() > 0 && now - frame_started_at_ > options_.frame_timeout)
             return errc::frame_timeout;
         if (!mid_frame_ && options_.idle_timeout.count() > 0 && now - last_frame_at_ > options_.idle_timeout)
@@ -205,6 +219,7 @@ private:
     steady::time_point frame_started_at_{};
     steady::time_point write_started_at_{};
     bool mid_frame_ = false;
+    bool peer_clocks_paused_ = false;
 
     bool closed_ = false;
     errc close_reason_ = errc::connection_lost;
