@@ -13,6 +13,7 @@
 #include <netaio/version.hpp>
 
 #include <chrono>
+#include <concepts>
 #include <compare>
 #include <cstdint>
 #include <optional>
@@ -143,6 +144,20 @@ public:
 private:
     peer_limits limits_;
 };
+
+/// What a peer plugin does (netaio's PeerPlugin interface): pack a peer for the
+/// wire and back, and encode / parse its data. DefaultPeerPlugin is the one netaio
+/// ships; the nodes use it.
+template <class P>
+concept PeerPlugin = requires(const P& p, const Peer& peer, bytes_view packed, const packify::value& data,
+                              std::error_code& ec) {
+    { p.pack(peer) } -> std::same_as<bytes>;
+    { p.unpack(packed, ec) } -> std::same_as<Peer>;
+    { p.encode_data(data) } -> std::same_as<bytes>;
+    { p.parse_data(peer, ec) } -> std::same_as<packify::value>;
+    { p.validate(peer) } -> std::convertible_to<bool>;
+};
+static_assert(PeerPlugin<DefaultPeerPlugin>);
 
 /// ADVERTISE_PEER / PEER_DISCOVERED / DISCONNECT body: uri = app_id, content = pack(local peer).
 inline Message make_peer_message(MessageType type, byte_source app_id, const Peer& local,

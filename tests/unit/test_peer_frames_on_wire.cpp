@@ -142,3 +142,39 @@ TEST_CASE("peer frames on the wire: a UDP node's multicast advert with outer HMA
         node.stop();
     });
 }
+
+TEST_CASE("peer frames on the wire: a UDP node's plain ADVERTISE_PEER and DISCONNECT (B93, B94, B99)", "[peers][vectors][udp]") {
+    for (const std::string app_id : {"netaio", "my-app"}) {
+        static std::string current;
+        current = app_id;
+        run_loopback([](asio::io_context& io) -> asio::awaitable<void> {
+            const auto advert = peer_frame_case(MessageType::ADVERTISE_PEER, current);
+            const auto disconnect = peer_frame_case(MessageType::DISCONNECT, current);
+            const auto group = asio::ip::make_address("224.0.0.1");
+            asio::ip::udp::socket listener(io);
+            listener.open(asio::ip::udp::v4());
+            listener.set_option(asio::ip::udp::socket::reuse_address(true));
+            listener.bind(asio::ip::udp::endpoint(group, 0));
+            listener.set_option(asio::ip::multicast::join_group(group.to_v4(), asio::ip::make_address_v4("127.0.0.1")));
+            udp_node_options o;
+            o.host = "127.0.0.1";
+            o.port = 0;
+            o.multicast_interface = "127.0.0.1";
+            o.multicast_port = listener.local_endpoint().port();
+            o.local_peer = vector_local_peer(advert);
+            UDPNode node(io.get_executor(), o);
+            node.start();
+            peer_management_options pm;
+            pm.app_id = current;
+            pm.advertise_every = 10s;
+            node.manage_peers_automatically(pm);
+            bytes datagram(70000);
+            asio::ip::udp::endpoint from;
+            std::size_t n = co_await listener.async_receive_from(asio::buffer(datagram), from, asio::use_awaitable);
+            CHECK(to_hex(bytes_view(datagram.data(), n)) == advert.at("encoded_hex").get<std::string>());
+            node.stop();  // the DISCONNECT goes out before the socket closes
+            n = co_await listener.async_receive_from(asio::buffer(datagram), from, asio::use_awaitable);
+            CHECK(to_hex(bytes_view(datagram.data(), n)) == disconnect.at("encoded_hex").get<std::string>());
+        });
+    }
+}

@@ -421,3 +421,92 @@ TEST_CASE("udp: nodes discover each other over IPv6 multicast (netns)", "[udp][i
         a.stop();
     });
 }
+
+TEST_CASE("udp: replies to invalid input only when asked; auth failures never reach the handler (B80, B87, F6)", "[udp]") {
+    run_loopback([](asio::io_context& io) -> asio::awaitable<void> {
+        hmac_auth_options hmac;
+        hmac.secret = to_bytes("a secret of at least 16 bytes");
+        for (const bool replies : {false, true}) {
+            udp_node_options o = loopback_node();
+            o.auth_plugin = HMACAuthPlugin(hmac);
+            o.reply_to_invalid = replies;
+            UDPNode node(io.get_executor(), o);
+            int calls = 0;
+            node.on({MessageType::PUBLISH_URI, "t"}, [&calls](const Message&) { ++calls; });
+            node.start();
+            udp_injector attacker(io);
+            const Message unsigned_msg = Message::prepare(Body::prepare("x", "t"), MessageType::PUBLISH_URI);
+            bytes bad_crc = unsigned_msg.encode();
+            bad_crc.back() ^= 1;
+            attacker.send(unsigned_msg.encode(), node.local_port());  // fails auth
+            attacker.send(bad_crc, node.local_port());                // fails the checksum
+            co_await eventually([&] { return node.stats().total_rejected() >= 2; });
+            co_await netaio_test::pause(30ms);
+            CHECK(calls == 0);
+            CHECK(node.stats().count(errc::missing_auth_field) == 1);
+            CHECK(node.stats().count(errc::checksum_mismatch) == 1);
+            if (!replies) {
+                CHECK(attacker.available() == 0);  // silent by default: nothing reflected
+            } else {
+                // netaio's replies, plaintext: AUTH_ERROR for the auth failure, ERROR
+                // "invalid message" for the checksum (PROTOCOL §1.7 items 4 and 7).
+                std::vector<std::string> got;
+                for (int i = 0; i < 2; ++i) {
+                    bytes reply(70000);
+                    asio::ip::udp::endpoint from;
+                    const std::size_t n = attacker.socket.receive_from(asio::buffer(reply), from);
+                    got.push_back(to_hex(bytes_view(reply.data(), n)));
+                }
+                std::sort(got.begin(), got.end());
+                CHECK(got[0] == "14000300162ab916634d400000054552524f52696e76616c6964206d657373616765");
+                CHECK(got[1] == "1700030017c7eb481f4d400000054552524f52484d41432061757468206661696c6564");
+            }
+            node.stop();
+        }
+    });
+}
+
+TEST_CASE("udp: request timeout text names the address (B91)", "[udp]") {
+    run_loopback([](asio::io_context& io) -> asio::awaitable<void> {
+        UDPNode quiet(io.get_executor(), loopback_node());
+        quiet.set_default_handler([](const Message&) {});
+        quiet.start();
+        UDPNode client(io.get_executor(), loopback_node());
+        client.start();
+        std::string what;
+        try {
+            (void)co_await client.request("ping", peer_address("127.0.0.1", quiet.local_port()), "", request_options().timeout(50ms));
+        } catch (const netaio::error& e) {
+            what = e.what();
+        }
+        CHECK(what.find("Request for URI ping @ 127.0.0.1:" + std::to_string(quiet.local_port()) + " timed out after 0.05s") !=
+              std::string::npos);
+        quiet.stop();
+        client.stop();
+    });
+}
+
+TEST_CASE("udp: a reply to a known peer refreshes its last_rx (B82, B97)", "[udp][peers]") {
+    run_loopback([](asio::io_context& io) -> asio::awaitable<void> {
+        auto now = std::make_shared<std::int64_t>(1'700'000'000);
+        udp_node_options oa = discovering_node("node-a", 0);
+        oa.clock = clock_source{[now] { return *now; }};
+        UDPNode a(io.get_executor(), oa);
+        a.on({MessageType::REQUEST_URI, "echo"}, echo_reply);
+        a.start();
+        UDPNode b(io.get_executor(), discovering_node("node-b", a.discovery_port()));
+        b.start();
+        peer_management_options pm;
+        pm.advertise_every = 10s;
+        a.manage_peers_automatically(pm);
+        b.manage_peers_automatically(pm);
+        co_await eventually([&] { return a.peers().size() == 1; });
+        const std::int64_t first = a.peers().by_id(to_bytes("node-b"))->last_rx;
+        *now += 30;
+        Message reply = co_await b.request("echo", peer_address("127.0.0.1", a.local_port()), "hi");
+        CHECK(text(reply.body.content) == "hi");
+        CHECK(a.peers().by_id(to_bytes("node-b"))->last_rx == first + 30);
+        a.stop();
+        b.stop();
+    });
+}
