@@ -11,6 +11,7 @@ PACKAGES=(
   libasio-dev libsodium-dev nlohmann-json3-dev catch2 zlib1g-dev
   clang libfuzzer-14-dev
   python3
+  iproute2
 )
 
 if [[ "${NETAIO_SKIP_DEPS:-0}" == "1" ]]; then

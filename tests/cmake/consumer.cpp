@@ -24,7 +24,11 @@ asio::awaitable<int> answer() { co_return 42; }
 int run_coroutine() {
     asio::io_context io;
     int result = 0;
-    asio::co_spawn(io, [&]() -> asio::awaitable<void> { result = co_await answer(); }, asio::detached);
+    // The completion handler receives the value or the exception: nothing is lost.
+    asio::co_spawn(io, answer(), [&result](std::exception_ptr e, int value) {
+        if (e) std::rethrow_exception(e);
+        result = value;
+    });
     io.run();
     return result;
 }
