@@ -16,6 +16,7 @@
 #pragma once
 
 #include <netaio/detail/asio_compat.hpp>
+#include <netaio/detail/node_api.hpp>
 #include <netaio/detail/node_core.hpp>
 #include <netaio/detail/peer_handlers.hpp>
 #include <netaio/detail/request_table.hpp>
@@ -307,19 +308,7 @@ private:
         }
     };
 
-    detail::report_exceptions report(const char* what) {
-        std::weak_ptr<tcp_client_impl> weak = this->shared_from_this();
-        return {[weak, what](std::exception_ptr e) {
-            auto self = weak.lock();
-            if (!self) return;
-            try {
-                std::rethrow_exception(e);
-            } catch (const std::exception& ex) {
-                self->core.log.log(log_level::error, self->core.logger_name,
-                                   [&] { return std::string(what) + " failed: " + ex.what(); });
-            }
-        }};
-    }
+    detail::report_exceptions report(const char* what) { return core.reporter(this->weak_from_this(), what); }
 
     static asio::awaitable<void> read_loop(std::shared_ptr<tcp_client_impl> self, peer_address key,
                                            std::shared_ptr<tcp_session> s, std::shared_ptr<connection_state> state) {
@@ -460,14 +449,15 @@ private:
 
 /// A netaio TCP client for message-type enum E (MessageType by default).
 template <message_type_enum E = MessageType>
-class basic_tcp_client {
+class basic_tcp_client : public detail::node_api<detail::tcp_client_impl<E>, peer_address> {
+    using base = detail::node_api<detail::tcp_client_impl<E>, peer_address>;
+    using base::impl_;
+
 public:
     using context_type = peer_address;
 
     explicit basic_tcp_client(asio::any_io_executor ex, tcp_client_options options = {})
-        : impl_(std::make_shared<detail::tcp_client_impl<E>>(std::move(ex), std::move(options))) {}
-    basic_tcp_client(const basic_tcp_client&) = delete;
-    basic_tcp_client& operator=(const basic_tcp_client&) = delete;
+        : base(std::make_shared<detail::tcp_client_impl<E>>(std::move(ex), std::move(options))) {}
     ~basic_tcp_client() {
         if (impl_) impl_->close_all();
     }
@@ -486,30 +476,6 @@ public:
     std::vector<peer_address> servers() const { return impl_->servers(); }
     /// The key of the default server (host, port from the options).
     peer_address default_server() const { return impl_->default_key(); }
-
-    // ---- handlers --------------------------------------------------------------------------
-
-    template <class F>
-        requires message_handler<std::decay_t<F>, peer_address>
-    void on(route_key key, F&& handler, handler_plugins plugins = {}) {
-        impl_->core.routes.add(std::move(key), make_handler_entry<peer_address>(std::forward<F>(handler), std::move(plugins)));
-    }
-    template <class F>
-        requires message_handler<std::decay_t<F>, peer_address>
-    void once(route_key key, F&& handler, handler_plugins plugins = {}) {
-        impl_->core.routes.add_ephemeral(std::move(key),
-                                         make_handler_entry<peer_address>(std::forward<F>(handler), std::move(plugins)));
-    }
-    template <class F>
-    void add_handler(route_key key, F&& handler, handler_plugins plugins = {}) {
-        on(std::move(key), std::forward<F>(handler), std::move(plugins));
-    }
-    template <class F>
-    void add_ephemeral_handler(route_key key, F&& handler, handler_plugins plugins = {}) {
-        once(std::move(key), std::forward<F>(handler), std::move(plugins));
-    }
-    bool remove_handler(const route_key& key) { return impl_->core.routes.remove(key); }
-    bool remove_ephemeral_handler(const route_key& key) { return impl_->core.routes.remove_ephemeral(key); }
 
     // ---- messages ------------------------------------------------------------------------------
 
@@ -563,19 +529,8 @@ public:
     peer_table& peers() noexcept { return impl_->peers().table; }
     void set_peer_callback(peer_callback cb) { impl_->peers().on_peer = std::move(cb); }
 
-    // ---- plugins, logging, counters ------------------------------------------------------------
-
-    void set_auth_plugin(any_auth_plugin p) { impl_->core.outer.auth = std::move(p); }
-    void set_cipher_plugin(any_cipher_plugin p) { impl_->core.outer.cipher = std::move(p); }
-    void set_logger(logger l) { impl_->core.log = std::move(l); }
-    void set_auth_error_handler(auth_error_handler h) { impl_->core.on_auth_error = std::move(h); }
+    /// Called when a request times out, before the error is raised (B64/B67).
     void set_timeout_handler(timeout_handler h) { impl_->on_timeout = std::move(h); }
-    void set_reject_callback(reject_callback cb) { impl_->core.on_reject = std::move(cb); }
-    const node_stats& stats() const noexcept { return impl_->core.stats; }
-    asio::any_io_executor get_executor() const { return impl_->executor(); }
-
-private:
-    std::shared_ptr<detail::tcp_client_impl<E>> impl_;
 };
 
 using TCPClient = basic_tcp_client<MessageType>;

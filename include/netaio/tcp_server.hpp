@@ -19,6 +19,7 @@
 #pragma once
 
 #include <netaio/detail/asio_compat.hpp>
+#include <netaio/detail/node_api.hpp>
 #include <netaio/detail/node_core.hpp>
 #include <netaio/detail/peer_handlers.hpp>
 #include <netaio/detail/tcp_session.hpp>
@@ -265,19 +266,7 @@ public:
     }
 
 private:
-    detail::report_exceptions report(const char* what) {
-        std::weak_ptr<tcp_server_impl> weak = this->shared_from_this();
-        return {[weak, what](std::exception_ptr e) {
-            auto self = weak.lock();
-            if (!self) return;
-            try {
-                std::rethrow_exception(e);
-            } catch (const std::exception& ex) {
-                self->core.log.log(log_level::error, self->core.logger_name,
-                                   [&] { return std::string(what) + " failed: " + ex.what(); });
-            }
-        }};
-    }
+    detail::report_exceptions report(const char* what) { return core.reporter(this->weak_from_this(), what); }
 
     /// Queue a frame for a session; apply the full-queue policy.
     bool push(const std::shared_ptr<tcp_session>& s, bytes frame) {
@@ -507,44 +496,22 @@ private:
 
 /// A netaio TCP server for message-type enum E (MessageType by default).
 template <message_type_enum E = MessageType>
-class basic_tcp_server {
+class basic_tcp_server : public detail::node_api<detail::tcp_server_impl<E>, tcp_connection> {
+    using base = detail::node_api<detail::tcp_server_impl<E>, tcp_connection>;
+    using base::impl_;
+
 public:
     using context_type = tcp_connection;
 
     explicit basic_tcp_server(asio::any_io_executor ex, tcp_server_options options = {})
-        : impl_(std::make_shared<detail::tcp_server_impl<E>>(std::move(ex), std::move(options))) {}
-    basic_tcp_server(const basic_tcp_server&) = delete;
-    basic_tcp_server& operator=(const basic_tcp_server&) = delete;
+        : base(std::make_shared<detail::tcp_server_impl<E>>(std::move(ex), std::move(options))) {}
     /// Closes the listener and every connection (use stop() for a graceful end).
     ~basic_tcp_server() {
         if (impl_) impl_->close_now();
     }
 
-    // ---- handlers (BEHAVIOUR B2-B6) -------------------------------------------------
+    // ---- handlers: on/once/add_handler/remove_handler come from detail::node_api -------
 
-    /// Register (or replace) a handler; `plugins` is its inner layer.
-    template <class F>
-        requires message_handler<std::decay_t<F>, tcp_connection>
-    void on(route_key key, F&& handler, handler_plugins plugins = {}) {
-        impl_->core.routes.add(std::move(key), make_handler_entry<tcp_connection>(std::forward<F>(handler), std::move(plugins)));
-    }
-    /// Register a handler used for the next matching message only.
-    template <class F>
-        requires message_handler<std::decay_t<F>, tcp_connection>
-    void once(route_key key, F&& handler, handler_plugins plugins = {}) {
-        impl_->core.routes.add_ephemeral(std::move(key),
-                                         make_handler_entry<tcp_connection>(std::forward<F>(handler), std::move(plugins)));
-    }
-    template <class F>
-    void add_handler(route_key key, F&& handler, handler_plugins plugins = {}) {
-        on(std::move(key), std::forward<F>(handler), std::move(plugins));
-    }
-    template <class F>
-    void add_ephemeral_handler(route_key key, F&& handler, handler_plugins plugins = {}) {
-        once(std::move(key), std::forward<F>(handler), std::move(plugins));
-    }
-    bool remove_handler(const route_key& key) { return impl_->core.routes.remove(key); }
-    bool remove_ephemeral_handler(const route_key& key) { return impl_->core.routes.remove_ephemeral(key); }
     /// Replace the handler for unmatched messages (default: NOT_FOUND "not found", uri "").
     template <class F>
         requires message_handler<std::decay_t<F>, tcp_connection>
@@ -602,18 +569,6 @@ public:
     peer_table& peers() noexcept { return impl_->peers().table; }
     void set_peer_callback(peer_callback cb) { impl_->peers().on_peer = std::move(cb); }
 
-    // ---- plugins, logging, counters ----------------------------------------------------
-
-    void set_auth_plugin(any_auth_plugin p) { impl_->core.outer.auth = std::move(p); }
-    void set_cipher_plugin(any_cipher_plugin p) { impl_->core.outer.cipher = std::move(p); }
-    void set_logger(logger l) { impl_->core.log = std::move(l); }
-    void set_auth_error_handler(auth_error_handler h) { impl_->core.on_auth_error = std::move(h); }
-    void set_reject_callback(reject_callback cb) { impl_->core.on_reject = std::move(cb); }
-    const node_stats& stats() const noexcept { return impl_->core.stats; }
-    asio::any_io_executor get_executor() const { return impl_->executor(); }
-
-private:
-    std::shared_ptr<detail::tcp_server_impl<E>> impl_;
 };
 
 using TCPServer = basic_tcp_server<MessageType>;

@@ -20,6 +20,7 @@
 
 #include <netaio/detail/asio_compat.hpp>
 #include <netaio/detail/multicast.hpp>
+#include <netaio/detail/node_api.hpp>
 #include <netaio/detail/node_core.hpp>
 #include <netaio/detail/peer_handlers.hpp>
 #include <netaio/detail/request_table.hpp>
@@ -348,19 +349,7 @@ private:
         bool stopped = false;
     };
 
-    detail::report_exceptions report(const char* what) {
-        std::weak_ptr<udp_node_impl> weak = this->shared_from_this();
-        return {[weak, what](std::exception_ptr e) {
-            auto self = weak.lock();
-            if (!self) return;
-            try {
-                std::rethrow_exception(e);
-            } catch (const std::exception& ex) {
-                self->core.log.log(log_level::error, self->core.logger_name,
-                                   [&] { return std::string(what) + " failed: " + ex.what(); });
-            }
-        }};
-    }
+    detail::report_exceptions report(const char* what) { return core.reporter(this->weak_from_this(), what); }
 
     /// Outbound interface, TTL and loopback for sending; the group join for hearing.
     void configure_multicast(asio::ip::udp::socket& socket, bool v6, bool join) {
@@ -535,41 +524,21 @@ private:
 
 /// A netaio UDP node for message-type enum E (MessageType by default).
 template <message_type_enum E = MessageType>
-class basic_udp_node {
+class basic_udp_node : public detail::node_api<detail::udp_node_impl<E>, peer_address> {
+    using base = detail::node_api<detail::udp_node_impl<E>, peer_address>;
+    using base::impl_;
+
 public:
     using context_type = peer_address;
 
     explicit basic_udp_node(asio::any_io_executor ex, udp_node_options options = {})
-        : impl_(std::make_shared<detail::udp_node_impl<E>>(std::move(ex), std::move(options))) {}
-    basic_udp_node(const basic_udp_node&) = delete;
-    basic_udp_node& operator=(const basic_udp_node&) = delete;
+        : base(std::make_shared<detail::udp_node_impl<E>>(std::move(ex), std::move(options))) {}
     ~basic_udp_node() {
         if (impl_) impl_->stop();
     }
 
-    // ---- handlers -------------------------------------------------------------------------
+    // ---- handlers: on/once/add_handler/remove_handler come from detail::node_api -------
 
-    template <class F>
-        requires message_handler<std::decay_t<F>, peer_address>
-    void on(route_key key, F&& handler, handler_plugins plugins = {}) {
-        impl_->core.routes.add(std::move(key), make_handler_entry<peer_address>(std::forward<F>(handler), std::move(plugins)));
-    }
-    template <class F>
-        requires message_handler<std::decay_t<F>, peer_address>
-    void once(route_key key, F&& handler, handler_plugins plugins = {}) {
-        impl_->core.routes.add_ephemeral(std::move(key),
-                                         make_handler_entry<peer_address>(std::forward<F>(handler), std::move(plugins)));
-    }
-    template <class F>
-    void add_handler(route_key key, F&& handler, handler_plugins plugins = {}) {
-        on(std::move(key), std::forward<F>(handler), std::move(plugins));
-    }
-    template <class F>
-    void add_ephemeral_handler(route_key key, F&& handler, handler_plugins plugins = {}) {
-        once(std::move(key), std::forward<F>(handler), std::move(plugins));
-    }
-    bool remove_handler(const route_key& key) { return impl_->core.routes.remove(key); }
-    bool remove_ephemeral_handler(const route_key& key) { return impl_->core.routes.remove_ephemeral(key); }
     /// Replace the reply to unmatched messages (default: NOT_FOUND "not found", uri "ERROR").
     template <class F>
         requires message_handler<std::decay_t<F>, peer_address>
@@ -654,19 +623,8 @@ public:
     /// Called on every discovered, updated and removed peer.
     void set_peer_callback(peer_callback cb) { impl_->registry().on_peer = std::move(cb); }
 
-    // ---- plugins, logging, counters ----------------------------------------------------------
-
-    void set_auth_plugin(any_auth_plugin p) { impl_->core.outer.auth = std::move(p); }
-    void set_cipher_plugin(any_cipher_plugin p) { impl_->core.outer.cipher = std::move(p); }
-    void set_logger(logger l) { impl_->core.log = std::move(l); }
-    void set_auth_error_handler(auth_error_handler h) { impl_->core.on_auth_error = std::move(h); }
+    /// Called when a request times out, before the error is raised (B64/B67).
     void set_timeout_handler(timeout_handler h) { impl_->on_timeout = std::move(h); }
-    void set_reject_callback(reject_callback cb) { impl_->core.on_reject = std::move(cb); }
-    const node_stats& stats() const noexcept { return impl_->core.stats; }
-    asio::any_io_executor get_executor() const { return impl_->executor(); }
-
-private:
-    std::shared_ptr<detail::udp_node_impl<E>> impl_;
 };
 
 using UDPNode = basic_udp_node<MessageType>;

@@ -5,6 +5,7 @@
 // server), the server key (TCP client) or the sender's address (UDP node).
 #pragma once
 
+#include <netaio/detail/asio_compat.hpp>
 #include <netaio/detail/pipeline.hpp>
 #include <netaio/handler.hpp>
 #include <netaio/logging.hpp>
@@ -144,6 +145,22 @@ public:
             return std::nullopt;
         }
         return frame;
+    }
+
+    /// Completion handler for the node's internal coroutines (accept loop, readers,
+    /// sweeps, advertisers): an exception is logged, never lost, never rethrown
+    /// into io_context::run(). `owner` is the object holding this core.
+    report_exceptions reporter(std::weak_ptr<const void> owner, const char* what) {
+        return {[this, owner = std::move(owner), what](std::exception_ptr e) {
+            if (owner.expired()) return;  // `this` died with its owner
+            try {
+                std::rethrow_exception(e);
+            } catch (const std::exception& ex) {
+                log.log(log_level::error, logger_name, [&] { return std::string(what) + " failed: " + ex.what(); });
+            } catch (...) {
+                log.log(log_level::error, logger_name, [&] { return std::string(what) + " failed"; });
+            }
+        }};
     }
 
     /// Call a synchronous handler; a throwing handler yields an ERROR reply.
