@@ -55,14 +55,23 @@ public:
     /// skipped and decoding can go on. nullopt with any other error: the stream is
     /// unusable (every later call fails with errc::decoder_failed).
     std::optional<Message> next(std::error_code& ec) {
+        Message m;
+        if (!next_into(m, ec)) return std::nullopt;
+        return m;
+    }
+
+    /// Like next(), but decodes into `out`, reusing the capacity of its buffers, so a
+    /// reader that recycles one Message allocates nothing per frame once warm.
+    /// True when `out` holds a new message; on false `out` is unspecified.
+    bool next_into(Message& out, std::error_code& ec) {
         ec.clear();
         if (failed_) {
             ec = make_error_code(errc::decoder_failed);
-            return std::nullopt;
+            return false;
         }
         const bytes_view available(buffer_.data() + start_, end_ - start_);
         if (!have_header_) {
-            if (available.size() < header_size) return std::nullopt;
+            if (available.size() < header_size) return false;
             header_ = Header::decode(available, types_, ec);
             if (!ec) ec = detail::check_header(header_, limits_);
             if (ec) return fail();
@@ -71,27 +80,28 @@ public:
         const std::size_t auth_end = header_size + header_.auth_length;
         const std::size_t frame_end = auth_end + header_.body_length;
         if (!have_auth_) {
-            if (available.size() < auth_end) return std::nullopt;
+            if (available.size() < auth_end) return false;
             auth_ = AuthFields::decode(available.subspan(header_size, header_.auth_length), limits_.auth_decoding, ec,
                                        &last_cause_);
             if (ec) return fail();
             have_auth_ = true;
         }
-        if (available.size() < frame_end) return std::nullopt;
+        if (available.size() < frame_end) return false;
 
-        Message m;
-        m.header = header_;
-        m.auth_data = std::move(auth_);
-        m.body = Body::decode(available.subspan(auth_end, header_.body_length), ec);
+        const bytes_view body = available.subspan(auth_end, header_.body_length);
+        out.body.assign(body, ec);
         if (ec) return fail();
         // The frame is consumed whatever its checksum: the stream stays in step.
         start_ += frame_end;
         have_header_ = have_auth_ = false;
-        if (m.body_checksum() != m.header.checksum) {
+        if (detail::crc32(body) != header_.checksum) {
             ec = make_error_code(errc::checksum_mismatch);
-            return std::nullopt;
+            return false;
         }
-        return m;
+        out.header = header_;
+        out.auth_data = std::move(auth_);
+        auth_ = AuthFields();
+        return true;
     }
 
     /// Bytes received but not yet returned as messages.
@@ -105,9 +115,9 @@ public:
     const frame_limits& limits() const noexcept { return limits_; }
 
 private:
-    std::optional<Message> fail() {
+    bool fail() {
         failed_ = true;
-        return std::nullopt;
+        return false;
     }
     void compact() {
         std::memmove(buffer_.data(), buffer_.data() + start_, end_ - start_);

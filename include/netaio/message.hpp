@@ -126,18 +126,24 @@ struct Body {
     }
     /// Decode a whole body: at least 2 bytes, uri_length within it (errc::malformed_body).
     static Body decode(bytes_view data, std::error_code& ec) {
-        if (data.size() < 2) {
+        Body b;
+        b.assign(data, ec);
+        return b;
+    }
+    /// Decode a whole body into this one, reusing the capacity of uri and content
+    /// (the receive path decodes every frame into one recycled message). On error
+    /// this body is left unchanged.
+    void assign(bytes_view data, std::error_code& ec) {
+        const std::size_t uri_length = data.size() < 2 ? 0 : detail::get_u16be(data.data());
+        if (data.size() < 2 || uri_length > data.size() - 2) {
             ec = make_error_code(errc::malformed_body);
-            return {};
-        }
-        const std::size_t uri_length = detail::get_u16be(data.data());
-        if (uri_length > data.size() - 2) {
-            ec = make_error_code(errc::malformed_body);
-            return {};
+            return;
         }
         ec.clear();
-        return Body{bytes(data.begin() + 2, data.begin() + 2 + static_cast<std::ptrdiff_t>(uri_length)),
-                    bytes(data.begin() + 2 + static_cast<std::ptrdiff_t>(uri_length), data.end())};
+        const auto uri_begin = data.begin() + 2;
+        const auto uri_end = uri_begin + static_cast<std::ptrdiff_t>(uri_length);
+        uri.assign(uri_begin, uri_end);
+        content.assign(uri_end, data.end());
     }
     friend bool operator==(const Body&, const Body&) = default;
 };
@@ -195,9 +201,12 @@ struct Message {
             ec = make_error_code(errc::field_too_large);
             return;
         }
+        const std::size_t body_start = out.size();
         body.encode_into(out);
+        // One CRC pass over the contiguous encoded body (not three over its parts).
+        const std::uint32_t checksum = detail::crc32(bytes_view(out).subspan(body_start));
         Header h{header.message_type, static_cast<std::uint16_t>(auth_length), static_cast<std::uint16_t>(body.size()),
-                 body_checksum()};
+                 checksum};
         h.encode_into(out.data() + start);
     }
     bytes encode() const {
@@ -275,7 +284,7 @@ inline Message decode_frame(bytes_view data, const frame_limits& limits, const m
     }
     m.body = Body::decode(data.subspan(auth_end), ec);
     if (ec) return {};
-    if (m.body_checksum() != m.header.checksum) {
+    if (detail::crc32(data.subspan(auth_end)) != m.header.checksum) {
         ec = make_error_code(errc::checksum_mismatch);
         return {};
     }

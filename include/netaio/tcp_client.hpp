@@ -204,9 +204,12 @@ public:
         auto s = session_for(key);
         if (!s || !s->is_open()) throw error(errc::not_connected, "no connection to " + key.host + ":" + std::to_string(key.port));
         const handler_plugins outer = core.outer_layer(opts.use_auth, opts.use_cipher);
-        auto frame = core.frame_of(m, &opts.plugins, outer, core.context_for(peers_.table.by_address(key)), key);
-        if (!frame) return false;
-        if (s->enqueue(std::move(*frame))) return true;
+        bytes frame = s->take_buffer();
+        if (!core.frame_into(frame, m, &opts.plugins, outer, core.context_for(peers_.table.by_address(key)), key)) {
+            s->recycle(std::move(frame));
+            return false;
+        }
+        if (s->enqueue(std::move(frame))) return true;
         core.reject(errc::queue_full, key);
         return false;
     }
@@ -225,19 +228,24 @@ public:
             throw error(errc::too_many_pending);
         }
         const auto timeout = opts.timeout().count() > 0 ? opts.timeout() : self->options_.request_timeout;
-        auto waiter = std::make_shared<pending_request>(self->executor_, response_types_for(type), opts.plugins());
-        state->requests.add(uri, waiter);
+        const waiter_lease waiter(self->waiters_, self->waiters_.acquire(type, opts.plugins()));
 
+        // uri and content are moved into the message and back: no copies.
         send_options send_opts{opts.use_auth(), opts.use_cipher(), opts.plugins()};
-        Message m = Message::prepare(Body::prepare(content, uri), type);
-        if (!self->send(m, key, send_opts)) {
-            state->requests.remove(uri, waiter);
-            throw error(errc::encrypt_failed, "request could not be prepared");
-        }
+        Message m(Header{type, 0, 0, 0}, AuthFields(), Body(std::move(uri), std::move(content)));
+        if (m.body.uri.size() + m.body.content.size() > max_body_payload())
+            throw error(errc::content_too_long);
+        const bool sent = self->send(m, key, send_opts);
+        uri = std::move(m.body.uri);
+        if (!sent) throw error(errc::encrypt_failed, "request could not be prepared");
+        // Registered after the send: a reply is only read once this coroutine
+        // suspends, and the table may keep the uri without copying it.
+        state->requests.add(std::move(uri), waiter.get());
+
         std::optional<Message> reply = co_await waiter->wait(timeout);
         if (reply) co_return std::move(*reply);
         // Timed out: forget the waiter, tell the timeout handler, raise (BEHAVIOUR B64).
-        state->requests.remove(uri, waiter);
+        uri = state->requests.remove(waiter.get()).value_or(bytes());
         self->core.stats.add(errc::timed_out);
         if (self->on_timeout) {
             try {
@@ -312,6 +320,7 @@ private:
 
     static asio::awaitable<void> read_loop(std::shared_ptr<tcp_client_impl> self, peer_address key,
                                            std::shared_ptr<tcp_session> s, std::shared_ptr<connection_state> state) {
+        Message incoming;  // every frame is decoded into this one, reusing its buffers
         try {
             while (s->is_open()) {
                 auto space = s->decoder().prepare(self->options_.connection.read_chunk);
@@ -329,11 +338,10 @@ private:
                 std::size_t completed = 0;
                 for (;;) {
                     std::error_code dec_ec;
-                    std::optional<Message> m = s->decoder().next(dec_ec);
-                    if (m) {
+                    if (s->decoder().next_into(incoming, dec_ec)) {
                         ++completed;
                         ++self->core.stats.frames_received;
-                        co_await self->handle_frame(key, *state, std::move(*m));
+                        co_await self->handle_frame(key, *state, incoming);
                         continue;
                     }
                     if (!dec_ec) break;
@@ -367,7 +375,9 @@ private:
         });
     }
 
-    asio::awaitable<void> handle_frame(peer_address key, connection_state& state, Message m) {
+    /// Handle one decoded frame. `m` is the read loop's recycled message: whatever is
+    /// kept (a reply, an inbox entry) is moved out of it.
+    asio::awaitable<void> handle_frame(peer_address key, connection_state& state, Message& m) {
         const plugin_context ctx = core.context_for(peers_.table.by_address(key));
         typename core_type::opened result;
         if (core.open_counted(m, core.outer_layer(), ctx, key, result)) {
@@ -376,12 +386,18 @@ private:
         }
         // A pending request for this (server, uri) takes precedence (its keys are the
         // most specific ones, BEHAVIOUR B59/B60); its own plugins apply exactly once.
-        if (auto w = state.requests.take(m.body.uri, m.type())) {
+        bytes request_uri;
+        if (auto w = state.requests.take(m.body.uri, m.type(), &request_uri)) {
             typename core_type::opened inner;
-            if (std::error_code ec = core.open_counted(m, w->plugins, ctx, key, inner))
+            if (std::error_code ec = core.open_counted(m, w->plugins, ctx, key, inner)) {
                 w->fail(ec);
-            else
-                w->complete(std::move(m));
+            } else {
+                // The reply takes the decoded uri; the recycled message takes the
+                // request's uri buffer in exchange, so neither needs a new one.
+                Message reply(m.header, std::move(m.auth_data), Body(std::move(m.body.uri), std::move(m.body.content)));
+                m.body.uri = std::move(request_uri);
+                w->complete(std::move(reply));
+            }
             co_return;
         }
         auto entry = core.routes.take(m.type(), m.body.uri, key);
@@ -435,6 +451,7 @@ private:
     static constexpr std::size_t inbox_capacity = 256;
 
     asio::any_io_executor executor_;
+    waiter_pool waiters_{executor_};
     tcp_client_options options_;
     asio::steady_timer sweep_timer_;
     bool sweeping_ = false;

@@ -325,6 +325,7 @@ private:
         std::size_t bad_in_a_row = 0;
         errc end_reason = errc::connection_lost;
         bool reported = false;
+        Message incoming;  // every frame is decoded into this one, reusing its buffers
         try {
             while (s->is_open()) {
                 auto space = s->decoder().prepare(self->options_.connection.read_chunk);
@@ -344,8 +345,7 @@ private:
                 std::size_t completed = 0;
                 for (;;) {
                     std::error_code dec_ec;
-                    std::optional<Message> m = s->decoder().next(dec_ec);
-                    if (m) {
+                    if (s->decoder().next_into(incoming, dec_ec)) {
                         ++completed;
                         bad_in_a_row = 0;
                         ++self->core.stats.frames_received;
@@ -353,7 +353,7 @@ private:
                         // the peer's idle and frame deadlines.
                         s->pause_peer_clocks();
                         if (!s->queue_has_room()) co_await s->wait_for_queue_room();  // bound the queue (E8)
-                        if (s->is_open()) co_await self->handle_frame(s, conn, std::move(*m));
+                        if (s->is_open()) co_await self->handle_frame(s, conn, incoming);
                         s->resume_peer_clocks();
                         if (!s->is_open()) break;
                         continue;
@@ -401,7 +401,8 @@ private:
     }
 
     /// Process one decoded frame: pipeline, handler, reply.
-    asio::awaitable<void> handle_frame(std::shared_ptr<tcp_session> s, tcp_connection conn, Message m) {
+    /// `m` is the reader's recycled message (an async handler gets it moved).
+    asio::awaitable<void> handle_frame(std::shared_ptr<tcp_session> s, tcp_connection conn, Message& m) {
         // The peer is looked up once, before the handler runs (PROTOCOL §9.2).
         const plugin_context ctx = core.context_for(peer_of(s->remote()));
         auto opened = core.open_and_route(m, s->remote(), ctx);
@@ -423,9 +424,12 @@ private:
         }
         if (!reply || !s->is_open()) co_return;
         const handler_plugins outer = core.outer_layer();
-        auto frame = core.seal_to_frame(std::move(*reply), opened.entry ? &opened.entry->plugins : nullptr, outer, ctx,
-                                        s->remote());
-        if (frame) s->enqueue(std::move(*frame), /*force=*/true);
+        bytes frame = s->take_buffer();
+        if (core.seal_into(frame, std::move(*reply), opened.entry ? &opened.entry->plugins : nullptr, outer, ctx,
+                           s->remote()))
+            s->enqueue(std::move(frame), /*force=*/true);
+        else
+            s->recycle(std::move(frame));
     }
 
     void send_plain(const std::shared_ptr<tcp_session>& s, const Message& m) {

@@ -252,24 +252,23 @@ public:
             throw error(errc::too_many_pending);
         }
         const auto timeout = opts.timeout().count() > 0 ? opts.timeout() : self->options_.request_timeout;
-        auto waiter = std::make_shared<pending_request>(self->executor_, response_types_for(type), opts.plugins());
-        const std::pair<peer_address, bytes> key(to, uri);
-        self->requests_.add(key, waiter);
+        const waiter_lease waiter(self->waiters_, self->waiters_.acquire(type, opts.plugins()));
+        self->requests_.add(std::pair<peer_address, bytes>(to, uri), waiter.get());
         const send_options send_opts{opts.use_auth(), opts.use_cipher(), opts.plugins()};
         bool sent = false;
         try {
             sent = self->send(Message::prepare(Body::prepare(content, uri), type), to, send_opts);
         } catch (...) {
-            self->requests_.remove(key, waiter);
+            self->requests_.remove(waiter.get());
             throw;
         }
         if (!sent) {
-            self->requests_.remove(key, waiter);
+            self->requests_.remove(waiter.get());
             throw error(errc::encrypt_failed, "request could not be sent");
         }
         std::optional<Message> reply = co_await waiter->wait(timeout);
         if (reply) co_return std::move(*reply);
-        self->requests_.remove(key, waiter);
+        self->requests_.remove(waiter.get());
         self->core.stats.add(errc::timed_out);
         const std::string where = to.host + ":" + std::to_string(to.port);
         if (self->on_timeout) {
@@ -515,6 +514,7 @@ private:
     asio::ip::udp::socket discovery_socket_;  // only with options.multicast_port
     peer_registry registry_;
     request_table<std::pair<peer_address, bytes>> requests_;
+    waiter_pool waiters_{executor_};
     std::map<bytes, std::set<peer_address>> subscriptions_;
     std::map<std::string, std::shared_ptr<advertiser>> advertisers_;
     bool stopping_ = false;

@@ -107,44 +107,55 @@ public:
         return out;
     }
 
-    /// Seal a reply or outgoing message into frame bytes; nullopt (counted) when a
+    /// Seal a reply or outgoing message and append its frame to `frame` (a recycled
+    /// buffer, so the hot path allocates nothing once warm). False (counted) when a
     /// plugin or the encoder fails - the message is then not sent.
-    std::optional<bytes> seal_to_frame(Message m, const handler_plugins* inner, const handler_plugins& outer_layer_used,
-                                       const plugin_context& ctx, const peer_address& to) {
+    bool seal_into(bytes& frame, Message m, const handler_plugins* inner, const handler_plugins& outer_layer_used,
+                   const plugin_context& ctx, const peer_address& to) {
         try {
             seal(m, inner, &outer_layer_used, ctx);
-            std::error_code ec;
-            bytes frame;
-            frame.reserve(header_size + 64 + m.body.size());
-            m.encode_into(frame, ec);
-            if (ec) {
-                reject(errc::field_too_large, to);
-                return std::nullopt;
-            }
-            return frame;
+            return encode_counted(frame, m, to);
         } catch (const error& e) {
             reject(e.code().category() == error_category() ? static_cast<errc>(e.code().value()) : errc::encrypt_failed, to);
         } catch (const std::exception& e) {
             log.log(log_level::warning, logger_name, [&] { return std::string("preparing a message failed: ") + e.what(); });
             reject(errc::encrypt_failed, to);
         }
-        return std::nullopt;
+        return false;
     }
 
-    /// Like seal_to_frame, without copying the message when no plugin applies.
+    /// Like seal_into, without copying the message when no plugin applies.
+    bool frame_into(bytes& frame, const Message& m, const handler_plugins* inner, const handler_plugins& outer_layer_used,
+                    const plugin_context& ctx, const peer_address& to) {
+        const bool no_plugins = (!inner || (!inner->auth && !inner->cipher)) && !outer_layer_used.auth && !outer_layer_used.cipher;
+        if (!no_plugins) return seal_into(frame, m, inner, outer_layer_used, ctx, to);
+        return encode_counted(frame, m, to);
+    }
+
+    /// seal_into a fresh buffer; nullopt when it fails.
+    std::optional<bytes> seal_to_frame(Message m, const handler_plugins* inner, const handler_plugins& outer_layer_used,
+                                       const plugin_context& ctx, const peer_address& to) {
+        bytes frame;
+        if (!seal_into(frame, std::move(m), inner, outer_layer_used, ctx, to)) return std::nullopt;
+        return frame;
+    }
+
+    /// frame_into a fresh buffer; nullopt when it fails.
     std::optional<bytes> frame_of(const Message& m, const handler_plugins* inner, const handler_plugins& outer_layer_used,
                                   const plugin_context& ctx, const peer_address& to) {
-        const bool no_plugins = (!inner || (!inner->auth && !inner->cipher)) && !outer_layer_used.auth && !outer_layer_used.cipher;
-        if (!no_plugins) return seal_to_frame(m, inner, outer_layer_used, ctx, to);
-        std::error_code ec;
         bytes frame;
-        frame.reserve(header_size + 3 + m.body.size() + 16 * m.auth_data.size());
-        m.encode_into(frame, ec);
-        if (ec) {
-            reject(errc::field_too_large, to);
-            return std::nullopt;
-        }
+        if (!frame_into(frame, m, inner, outer_layer_used, ctx, to)) return std::nullopt;
         return frame;
+    }
+
+    /// Append m's frame to `frame`; counted errc::field_too_large when a part is too long.
+    bool encode_counted(bytes& frame, const Message& m, const peer_address& to) {
+        std::error_code ec;
+        frame.reserve(frame.size() + header_size + 3 + m.body.size() + 16 * m.auth_data.size());
+        m.encode_into(frame, ec);
+        if (!ec) return true;
+        reject(errc::field_too_large, to);
+        return false;
     }
 
     /// Completion handler for the node's internal coroutines (accept loop, readers,

@@ -13,8 +13,7 @@
 #include <netaio/version.hpp>
 
 #include <algorithm>
-#include <deque>
-#include <map>
+#include <bitset>
 #include <memory>
 #include <optional>
 #include <vector>
@@ -31,17 +30,35 @@ inline std::vector<MessageType> response_types_for(MessageType request_type) {
 
 namespace detail {
 
+/// response_types_for() as a bit set, built without allocating.
+inline std::bitset<256> response_type_bits(MessageType request_type) {
+    std::bitset<256> bits;
+    bits.set(static_cast<std::uint8_t>(MessageType::AUTH_ERROR));
+    bits.set(static_cast<std::uint8_t>(MessageType::ERROR));
+    bits.set(static_cast<std::uint8_t>(request_type == MessageType::REQUEST_URI ? MessageType::RESPOND_URI : MessageType::OK));
+    if (request_type != MessageType::CREATE_URI) bits.set(static_cast<std::uint8_t>(MessageType::NOT_FOUND));
+    return bits;
+}
+
+/// One request waiting for its reply. Objects are recycled by waiter_pool, so
+/// the per-request state (timer included) is allocated once, not per request.
 struct pending_request {
-    pending_request(const asio::any_io_executor& ex, std::vector<MessageType> types, handler_plugins p)
-        : timer(ex), accepted(std::move(types)), plugins(std::move(p)) {}
+    explicit pending_request(const asio::any_io_executor& ex) : timer(ex) {}
 
     asio::steady_timer timer;      ///< cancelled on reply or failure, expires on timeout
-    std::vector<MessageType> accepted;
+    std::bitset<256> accepted;     ///< reply types that complete this request
     handler_plugins plugins;       ///< the request's inner layer, applied to the reply once
     std::optional<Message> reply;
     std::error_code failure;
 
-    bool accepts(MessageType t) const { return std::find(accepted.begin(), accepted.end(), t) != accepted.end(); }
+    /// Prepare for a new request (a recycled object).
+    void reset(MessageType request_type, handler_plugins p) {
+        accepted = response_type_bits(request_type);
+        plugins = std::move(p);
+        reply.reset();
+        failure.clear();
+    }
+    bool accepts(MessageType t) const { return accepted.test(static_cast<std::uint8_t>(t)); }
     void complete(Message m) {
         reply = std::move(m);
         timer.cancel();
@@ -60,37 +77,88 @@ struct pending_request {
     }
 };
 
-/// Pending requests by key, FIFO per key.
+/// Recycled pending_request objects (one pool per node; nodes are single-threaded).
+class waiter_pool {
+public:
+    using waiter = std::shared_ptr<pending_request>;
+
+    explicit waiter_pool(asio::any_io_executor ex) : executor_(std::move(ex)) {}
+
+    waiter acquire(MessageType request_type, handler_plugins plugins) {
+        waiter w;
+        if (!spare_.empty()) {
+            w = std::move(spare_.back());
+            spare_.pop_back();
+        } else {
+            w = std::make_shared<pending_request>(executor_);
+        }
+        w->reset(request_type, std::move(plugins));
+        return w;
+    }
+    /// Take a waiter back once its request is over; kept only if nothing else holds it.
+    void release(waiter w) {
+        if (w.use_count() != 1 || spare_.size() >= max_spare) return;
+        w->reply.reset();
+        w->plugins = {};
+        spare_.push_back(std::move(w));
+    }
+
+private:
+    static constexpr std::size_t max_spare = 256;
+    asio::any_io_executor executor_;
+    std::vector<waiter> spare_;
+};
+
+/// Returns a waiter to its pool when the request's coroutine leaves its scope.
+class waiter_lease {
+public:
+    waiter_lease(waiter_pool& pool, std::shared_ptr<pending_request> w) : pool_(pool), waiter_(std::move(w)) {}
+    waiter_lease(const waiter_lease&) = delete;
+    waiter_lease& operator=(const waiter_lease&) = delete;
+    ~waiter_lease() { pool_.release(std::move(waiter_)); }
+    const std::shared_ptr<pending_request>& get() const noexcept { return waiter_; }
+    pending_request* operator->() const noexcept { return waiter_.get(); }
+
+private:
+    waiter_pool& pool_;
+    std::shared_ptr<pending_request> waiter_;
+};
+
+/// Pending requests, FIFO per key. A flat list in arrival order: requests in flight
+/// are few, and a vector keeps its capacity, so steady traffic allocates nothing
+/// here (a map of queues allocated a node and a queue per request). Entries leave
+/// by being emptied; the emptied prefix is skipped and reclaimed in bulk, so taking
+/// the oldest request is O(1) rather than a shift of the whole list.
 template <class Key>
 class request_table {
 public:
     using waiter = std::shared_ptr<pending_request>;
 
-    void add(const Key& key, waiter w) {
-        pending_[key].push_back(std::move(w));
-        ++count_;
+    /// Register `w` under `key` (moved in: the table owns the key while it waits).
+    void add(Key key, waiter w) {
+        pending_.emplace_back(std::move(key), std::move(w));
+        ++live_;
     }
-    void remove(const Key& key, const waiter& w) {
-        auto it = pending_.find(key);
-        if (it == pending_.end()) return;
-        auto& q = it->second;
-        if (auto pos = std::find(q.begin(), q.end(), w); pos != q.end()) {
-            q.erase(pos);
-            --count_;
+    /// Forget `w` (timed out, or its send failed); its key, if it was still waiting.
+    std::optional<Key> remove(const waiter& w) {
+        for (std::size_t i = head_; i < pending_.size(); ++i) {
+            if (pending_[i].second == w) {
+                std::optional<Key> key(std::move(pending_[i].first));
+                vacate(i);
+                return key;
+            }
         }
-        if (q.empty()) pending_.erase(it);
+        return std::nullopt;
     }
-    /// The oldest request for `key` that accepts `type`, removed from the table.
-    waiter take(const Key& key, MessageType type) {
-        auto it = pending_.find(key);
-        if (it == pending_.end()) return nullptr;
-        auto& q = it->second;
-        for (auto pos = q.begin(); pos != q.end(); ++pos) {
-            if ((*pos)->accepts(type)) {
-                waiter w = *pos;
-                q.erase(pos);
-                --count_;
-                if (q.empty()) pending_.erase(it);
+    /// The oldest request for `key` that accepts `type`, removed from the table;
+    /// its key is moved into `*key_out` when given (the TCP client reuses it).
+    waiter take(const Key& key, MessageType type, Key* key_out = nullptr) {
+        for (std::size_t i = head_; i < pending_.size(); ++i) {
+            entry& e = pending_[i];
+            if (e.second && e.first == key && e.second->accepts(type)) {
+                waiter w = e.second;
+                if (key_out) *key_out = std::move(e.first);
+                vacate(i);
                 return w;
             }
         }
@@ -100,15 +168,31 @@ public:
     void fail_all(errc reason) {
         auto pending = std::move(pending_);
         pending_.clear();
-        count_ = 0;
-        for (auto& [key, q] : pending)
-            for (auto& w : q) w->fail(make_error_code(reason));
+        head_ = live_ = 0;
+        for (auto& [key, w] : pending)
+            if (w) w->fail(make_error_code(reason));
     }
-    std::size_t size() const noexcept { return count_; }
+    std::size_t size() const noexcept { return live_; }
 
 private:
-    std::map<Key, std::deque<waiter>> pending_;
-    std::size_t count_ = 0;
+    using entry = std::pair<Key, waiter>;
+
+    void vacate(std::size_t i) {
+        pending_[i].second.reset();
+        --live_;
+        while (head_ < pending_.size() && !pending_[head_].second) ++head_;
+        if (head_ == pending_.size()) {
+            pending_.clear();  // keeps the capacity
+            head_ = 0;
+        } else if (head_ >= 64 && head_ * 2 >= pending_.size()) {
+            pending_.erase(pending_.begin(), pending_.begin() + static_cast<std::ptrdiff_t>(head_));
+            head_ = 0;
+        }
+    }
+
+    std::vector<entry> pending_;
+    std::size_t head_ = 0;  // entries before head_ are all vacated
+    std::size_t live_ = 0;
 };
 
 /// The TimeoutError text of netaio's request() (BEHAVIOUR B64/B91).

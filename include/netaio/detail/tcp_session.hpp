@@ -19,9 +19,9 @@
 #include <asio/write.hpp>
 
 #include <chrono>
-#include <deque>
 #include <functional>
 #include <memory>
+#include <span>
 #include <vector>
 
 NETAIO_BEGIN_NAMESPACE
@@ -71,6 +71,22 @@ public:
         // a write is in flight leave together in the next one.
         if (!writing_) flush();
         return true;
+    }
+
+    /// An empty buffer to encode a frame into: one that already carried a frame on
+    /// this connection when available, so steady traffic allocates nothing.
+    bytes take_buffer() {
+        if (spare_.empty()) return {};
+        bytes b = std::move(spare_.back());
+        spare_.pop_back();
+        return b;
+    }
+    /// Return a buffer that was not queued (e.g. encoding failed) for reuse.
+    void recycle(bytes b) {
+        // Keep a few modest buffers only: a burst of large frames must not pin memory.
+        if (spare_.size() >= max_spare_buffers || b.capacity() > max_spare_capacity) return;
+        b.clear();
+        spare_.push_back(std::move(b));
     }
 
     /// Wait until the outbound queue is below half its caps (reader backpressure).
@@ -167,7 +183,10 @@ private:
         in_flight_ = queue_.size();
         gather_.clear();
         for (const bytes& frame : queue_) gather_.emplace_back(asio::buffer(frame));
-        asio::async_write(socket_, gather_, [self = shared_from_this()](std::error_code ec, std::size_t n) {
+        // A span, not the vector: async_write copies its buffer sequence, and gather_
+        // stays untouched until the write completes.
+        const std::span<const asio::const_buffer> buffers(gather_);
+        asio::async_write(socket_, buffers, [self = shared_from_this()](std::error_code ec, std::size_t n) {
             self->on_write_done(ec, n);
         });
     }
@@ -188,9 +207,10 @@ private:
             return;
         }
         for (std::size_t i = 0; i < in_flight_; ++i) {
-            queued_bytes_ -= queue_.front().size();
-            queue_.pop_front();
+            queued_bytes_ -= queue_[i].size();
+            recycle(std::move(queue_[i]));
         }
+        queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(in_flight_));
         if (on_written) on_written(in_flight_, n);
         in_flight_ = 0;
         if (!queue_.empty()) {
@@ -208,7 +228,14 @@ private:
     stream_decoder decoder_;
     peer_address remote_;
 
-    std::deque<bytes> queue_;
+    static constexpr std::size_t max_spare_buffers = 16;
+    static constexpr std::size_t max_spare_capacity = 128 * 1024;
+
+    // A vector, not a deque: it keeps its capacity, so queueing allocates nothing
+    // once warm. Moving a frame inside it does not move its bytes, which the gather
+    // list of an in-flight write points into.
+    std::vector<bytes> queue_;
+    std::vector<bytes> spare_;  // written frames' buffers, for take_buffer()
     std::size_t queued_bytes_ = 0;
     std::size_t in_flight_ = 0;
     std::vector<asio::const_buffer> gather_;
