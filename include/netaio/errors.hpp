@@ -91,6 +91,7 @@ enum class errc : int {
     handler_failed,           ///< a handler threw; an ERROR reply was sent instead
     protocol_errors,          ///< too many bad frames in a row on one connection
     bad_option,               ///< an option value is invalid (unknown interface, bad address...)
+    connection_reset,         ///< the peer reset the connection (RST) in the middle of a frame
 };
 
 namespace detail {
@@ -166,6 +167,7 @@ public:
             case errc::stopped: return "node stopped";
             case errc::handler_failed: return "handler failed";
             case errc::protocol_errors: return "too many bad frames in a row";
+            case errc::connection_reset: return "connection reset by peer in the middle of a frame";
             case errc::bad_option: return "invalid option";
         }
         return "netaio error " + std::to_string(value);

@@ -327,8 +327,11 @@ private:
                 auto [ec, n] = co_await s->socket().async_read_some(asio::buffer(space.data(), space.size()), use_nothrow);
                 if (ec || n == 0) {
                     if (s->is_open()) {
-                        const errc reason = s->decoder().mid_frame() ? errc::eof_mid_frame : errc::connection_lost;
-                        if (reason == errc::eof_mid_frame) self->core.reject(reason, key);
+                        const bool mid = s->decoder().mid_frame();
+                        const errc reason = !mid                                   ? errc::connection_lost
+                                            : ec == asio::error::connection_reset ? errc::connection_reset
+                                                                                  : errc::eof_mid_frame;
+                        if (mid) self->core.reject(reason, key);
                         s->close(reason);
                     }
                     break;

@@ -333,7 +333,7 @@ private:
                 if (ec || n == 0) {
                     if (!s->is_open()) break;  // closed by us (deadline, stop, policy): already counted
                     end_reason = s->decoder().mid_frame() ? errc::eof_mid_frame : errc::connection_lost;
-                    if (ec && ec != asio::error::eof && s->decoder().mid_frame()) end_reason = errc::eof_mid_frame;
+                    if (ec == asio::error::connection_reset && s->decoder().mid_frame()) end_reason = errc::connection_reset;
                     if (s->decoder().mid_frame()) {
                         self->core.reject(end_reason, s->remote());
                         reported = true;
