@@ -20,6 +20,7 @@ struct node_stats {
     std::uint64_t frames_sent = 0;
     std::uint64_t bytes_received = 0;
     std::uint64_t bytes_sent = 0;
+    std::uint64_t writes = 0;  ///< socket write operations (TCP: each carries one or more frames)
     std::uint64_t handler_calls = 0;
     std::uint64_t connections_accepted = 0;
     std::uint64_t connections_closed = 0;
@@ -41,7 +42,7 @@ struct node_stats {
     /// One line per non-zero counter, for logs and tools.
     std::string to_string() const {
         std::string out = "frames_received=" + std::to_string(frames_received) + " frames_sent=" +
-                          std::to_string(frames_sent) + " handler_calls=" + std::to_string(handler_calls) +
+                          std::to_string(frames_sent) + " writes=" + std::to_string(writes) + " handler_calls=" + std::to_string(handler_calls) +
                           " connections_accepted=" + std::to_string(connections_accepted) +
                           " connections_closed=" + std::to_string(connections_closed);
         for (const auto& [reason, n] : rejected_)

@@ -105,6 +105,7 @@ public:
         s->on_written = [weak = std::weak_ptr<tcp_client_impl>(self)](std::size_t frames, std::size_t n) {
             if (auto me = weak.lock()) {
                 me->core.stats.frames_sent += frames;
+                ++me->core.stats.writes;
                 me->core.stats.bytes_sent += n;
             }
         };

@@ -295,6 +295,7 @@ private:
         s->on_written = [weak = std::weak_ptr<tcp_server_impl>(this->shared_from_this())](std::size_t frames, std::size_t n) {
             if (auto self = weak.lock()) {
                 self->core.stats.frames_sent += frames;
+                ++self->core.stats.writes;
                 self->core.stats.bytes_sent += n;
             }
         };
@@ -343,6 +344,7 @@ private:
                 s->decoder().commit(n);
                 self->core.stats.bytes_received += n;
                 std::size_t completed = 0;
+                s->cork();  // the replies to this read's frames leave in one write
                 for (;;) {
                     std::error_code dec_ec;
                     if (s->decoder().next_into(incoming, dec_ec)) {
@@ -376,6 +378,7 @@ private:
                     s->close(static_cast<errc>(dec_ec.value()));
                     break;
                 }
+                s->uncork();
                 s->note_read(completed);
             }
         } catch (...) {
@@ -416,11 +419,15 @@ private:
             reply = core.call_sync(*entry, m, conn);
         } else {
             ++core.stats.handler_calls;
+            // A coroutine handler may wait for anything, even a reply to something it
+            // sends on this connection: nothing may stay held while it runs.
+            s->uncork();
             try {
                 reply = co_await std::get<typename core_type::entry_type::async_fn>(entry->fn)(std::move(m), conn);
             } catch (const std::exception& e) {
                 reply = core.handler_failed(e.what());
             }
+            s->cork();  // back to gathering the rest of this read's replies
         }
         if (!reply || !s->is_open()) co_return;
         const handler_plugins outer = core.outer_layer();

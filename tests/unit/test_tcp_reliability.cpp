@@ -562,9 +562,10 @@ TEST_CASE("tcp reliability: A13 frames split at every offset, 1-byte writes and 
             REQUIRE(r);
             CHECK(text_of(r->body.content) == "split");
         }
-        // 20 frames coalesced into one write.
+        // 20 frames coalesced into one write: the 20 replies leave in one write too.
         bytes many;
         for (int i = 0; i < 20; ++i) detail::append(many, frame_builder(request_msg("echo", "c" + std::to_string(i))).build());
+        const std::uint64_t writes_before = server.stats().writes;
         const std::error_code wec = co_await s.write(many);
         CHECK_FALSE(wec);
         for (int i = 0; i < 20; ++i) {
@@ -572,6 +573,8 @@ TEST_CASE("tcp reliability: A13 frames split at every offset, 1-byte writes and 
             REQUIRE(r);
             CHECK(text_of(r->body.content) == "c" + std::to_string(i));
         }
+        co_await eventually([&] { return server.stats().writes > writes_before; });
+        CHECK(server.stats().writes == writes_before + 1);
         CHECK(server.stats().handler_calls == frame.size() - 1 + 1 + 20);
         CHECK(server.stats().total_rejected() == 0);
         co_await expect_alive(server.local_port());

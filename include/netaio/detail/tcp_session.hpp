@@ -68,9 +68,18 @@ public:
         queued_bytes_ += frame.size();
         queue_.push_back(std::move(frame));
         // Start writing now when idle (asio tries the send at once); frames queued while
-        // a write is in flight leave together in the next one.
-        if (!writing_) flush();
+        // a write is in flight, or while corked, leave together in the next one.
+        if (!writing_ && !corked_) flush();
         return true;
+    }
+
+    /// Hold queued frames while the frames of one read are handled, so that all the
+    /// replies they produce leave in one gathered write (one syscall, not two).
+    void cork() noexcept { corked_ = true; }
+    /// Stop holding and write what was queued.
+    void uncork() {
+        corked_ = false;
+        flush();
     }
 
     /// An empty buffer to encode a frame into: one that already carried a frame on
@@ -91,11 +100,13 @@ public:
 
     /// Wait until the outbound queue is below half its caps (reader backpressure).
     asio::awaitable<void> wait_for_queue_room() {
+        if (corked_) uncork();  // held frames must drain for room to appear
         while (!closed_ && !below_low_watermark()) co_await drained_.wait();
     }
 
     /// Wait until nothing is queued or in flight (graceful stop).
     asio::awaitable<void> wait_until_flushed() {
+        if (corked_) uncork();
         while (!closed_ && (writing_ || !queue_.empty())) co_await drained_.wait();
     }
 
@@ -240,6 +251,7 @@ private:
     std::size_t in_flight_ = 0;
     std::vector<asio::const_buffer> gather_;
     bool writing_ = false;
+    bool corked_ = false;
     async_signal drained_;
 
     steady::time_point last_frame_at_;
