@@ -7,9 +7,11 @@
 #include <netaio/auth_fields.hpp>
 #include <netaio/bytes.hpp>
 #include <netaio/crypto.hpp>
+#include <netaio/ed25519_auth_plugin.hpp>
 #include <netaio/errors.hpp>
 #include <netaio/frame_decoder.hpp>
 #include <netaio/handler.hpp>
+#include <netaio/hashcash_auth_plugin.hpp>
 #include <netaio/hmac_auth_plugin.hpp>
 #include <netaio/logging.hpp>
 #include <netaio/message.hpp>
@@ -27,8 +29,12 @@
 #include <netaio/routing.hpp>
 #include <netaio/sha256_stream_cipher_plugin.hpp>
 #include <netaio/stats.hpp>
+#include <netaio/tapescript.hpp>
+#include <netaio/tapescript_auth_plugin.hpp>
 #include <netaio/tcp_client.hpp>
 #include <netaio/tcp_connection.hpp>
 #include <netaio/tcp_server.hpp>
 #include <netaio/udp_node.hpp>
 #include <netaio/version.hpp>
+#include <netaio/x25519_cipher_plugin.hpp>
+#include <netaio/xchacha20_poly1305_cipher_plugin.hpp>

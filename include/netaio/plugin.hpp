@@ -13,7 +13,9 @@
 #include <netaio/version.hpp>
 
 #include <concepts>
+#include <cstdint>
 #include <memory>
+#include <optional>
 #include <system_error>
 #include <type_traits>
 #include <utility>
@@ -28,10 +30,23 @@ class DefaultPeerPlugin;   // <netaio/peer.hpp>
 /// Peer-specific plugins (is_peer_specific() == true, e.g. X25519) need the
 /// remote peer; the symmetric plugins ignore the context.
 struct plugin_context {
+    // Constructors (not an aggregate) so that plugin_context{peer, peer_plugin}
+    // stays valid, without -Wmissing-field-initializers, now that it has a third member.
+    plugin_context() = default;
+    plugin_context(const Peer* remote, const DefaultPeerPlugin* plugin = nullptr,
+                   std::optional<std::uint8_t> type = std::nullopt) noexcept
+        : peer(remote), peer_plugin(plugin), message_type(type) {}
+
     /// The remote peer when known, else nullptr.
     const Peer* peer = nullptr;
     /// The node's peer plugin (decodes peer data), else nullptr.
     const DefaultPeerPlugin* peer_plugin = nullptr;
+    /// The type byte of the message being sealed or opened. AuthPlugin::make and
+    /// check see only the auth fields and the body, so the pipeline
+    /// (detail/pipeline.hpp) fills this in for every auth call; plugins that bind
+    /// the type (Ed25519AuthPlugin signs it) need it, the others ignore it.
+    /// nullopt when a caller applies a plugin by hand without saying.
+    std::optional<std::uint8_t> message_type;
 };
 
 /// An authentication plugin: adds auth fields to outgoing messages and checks incoming ones.

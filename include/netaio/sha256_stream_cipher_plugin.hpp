@@ -14,6 +14,7 @@
 
 #include <netaio/bytes.hpp>
 #include <netaio/crypto.hpp>
+#include <netaio/detail/cipher_body.hpp>
 #include <netaio/detail/plugin_config.hpp>
 #include <netaio/errors.hpp>
 #include <netaio/message.hpp>
@@ -99,15 +100,10 @@ public:
         if (options_.encrypt_uri) {
             bytes ct;
             ct.reserve(wire_payload);
-            detail::append_u16be(ct, static_cast<std::uint16_t>(body.uri.size()));
-            detail::append(ct, body.uri);
-            detail::append(ct, body.content);
+            detail::append_uri_plaintext(ct, body);
             crypto::symcrypt_in_place(prepared_, iv, ct);
             // The plaintext has a 2-byte prefix, so len(ct) >= 2 and [1, len-1] is never empty.
-            const std::uint32_t split = options_.random.uniform_int(1, static_cast<std::uint32_t>(ct.size() - 1));
-            body.uri.assign(ct.begin(), ct.begin() + split);
-            ct.erase(ct.begin(), ct.begin() + split);
-            body.content = std::move(ct);
+            detail::split_ciphertext_into(body, std::move(ct), options_.random);
         } else {
             crypto::symcrypt_in_place(prepared_, iv, body.content);
         }
@@ -124,16 +120,9 @@ public:
         Body& body = message.body;
         if (options_.encrypt_uri) {
             if (body.uri.size() + body.content.size() < 2) return make_error_code(errc::decrypt_failed);
-            bytes pt;
-            pt.reserve(body.uri.size() + body.content.size());
-            detail::append(pt, body.uri);
-            detail::append(pt, body.content);
+            bytes pt = detail::joined_ciphertext(body);
             crypto::symcrypt_in_place(prepared_, *iv, pt);
-            const std::size_t uri_length = detail::get_u16be(pt.data());
-            if (uri_length > pt.size() - 2) return make_error_code(errc::decrypt_failed);
-            body.uri.assign(pt.begin() + 2, pt.begin() + 2 + static_cast<std::ptrdiff_t>(uri_length));
-            pt.erase(pt.begin(), pt.begin() + 2 + static_cast<std::ptrdiff_t>(uri_length));
-            body.content = std::move(pt);
+            if (!detail::restore_uri_plaintext(body, std::move(pt))) return make_error_code(errc::decrypt_failed);
         } else {
             crypto::symcrypt_in_place(prepared_, *iv, body.content);
         }

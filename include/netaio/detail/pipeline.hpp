@@ -14,16 +14,25 @@
 #include <netaio/version.hpp>
 
 #include <cctype>
+#include <cstdint>
 #include <optional>
 #include <string_view>
 
 NETAIO_BEGIN_NAMESPACE
 namespace detail {
 
+/// `ctx` with plugin_context::message_type set to `m`'s type: auth plugins see only
+/// the fields and the body, and some bind the type (Ed25519AuthPlugin).
+inline plugin_context typed_context(const plugin_context& ctx, const Message& m) noexcept {
+    plugin_context typed = ctx;
+    typed.message_type = static_cast<std::uint8_t>(m.type());
+    return typed;
+}
+
 /// Apply one layer's send half (cipher, then auth). Throws netaio::error.
 inline void seal_layer(Message& m, const handler_plugins& layer, const plugin_context& ctx) {
     if (layer.cipher) layer.cipher.encrypt(m, ctx);
-    if (layer.auth) layer.auth.make(m.auth_data, m.body, ctx);
+    if (layer.auth) layer.auth.make(m.auth_data, m.body, typed_context(ctx, m));
 }
 
 /// The full send pipeline: the inner layer, then the outer one. Throws netaio::error.
@@ -42,7 +51,7 @@ struct open_result {
 /// Apply one layer's receive half (auth check, then decrypt) in place.
 inline open_result open_layer(Message& m, const handler_plugins& layer, const plugin_context& ctx) {
     if (layer.auth) {
-        if (std::error_code ec = layer.auth.check(m.auth_data, m.body, ctx))
+        if (std::error_code ec = layer.auth.check(m.auth_data, m.body, typed_context(ctx, m)))
             return {ec, &layer.auth};
     }
     if (layer.cipher) {
