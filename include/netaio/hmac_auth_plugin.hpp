@@ -92,13 +92,7 @@ struct hmac_auth_options {
         o.nonce_field = detail::config_string(config, "nonce_field", o.nonce_field);
         o.ts_field = detail::config_string(config, "ts_field", o.ts_field);
         o.strict_lengths = detail::config_bool(config, "strict_lengths", o.strict_lengths);
-        if (auto it = config.find("freshness_window"); it != config.end()) {
-            if (it->is_null())
-                o.freshness_window.reset();
-            else
-                o.freshness_window = std::chrono::seconds{
-                    static_cast<std::chrono::seconds::rep>(detail::config_count(config, "freshness_window", 0))};
-        }
+        detail::config_window(config, o.freshness_window);
         o.replay_cache_capacity =
             static_cast<std::size_t>(detail::config_count(config, "replay_cache_capacity", o.replay_cache_capacity));
         o.min_secret_length =
@@ -241,11 +235,8 @@ private:
             detail::bad_config("HMACAuthPlugin: auth field names must not be empty");
         if (o.hmac_field == o.nonce_field || o.hmac_field == o.ts_field || o.nonce_field == o.ts_field)
             detail::bad_config("HMACAuthPlugin: hmac, nonce and ts fields must differ");
-        // Bounded by the u32 ts range so that now +/- window cannot overflow.
-        if (o.freshness_window && (o.freshness_window->count() < 0 || o.freshness_window->count() > 0xFFFFFFFF))
-            detail::bad_config("HMACAuthPlugin: freshness_window must be between 0 and 2^32 - 1 seconds");
-        if ((o.shared_replay_cache || o.replay_cache_capacity > 0) && !o.freshness_window)
-            detail::bad_config("HMACAuthPlugin: the replay cache needs a freshness window to expire entries");
+        detail::validate_window(o.freshness_window, o.shared_replay_cache || o.replay_cache_capacity > 0,
+                                "HMACAuthPlugin");
         return o;
     }
 

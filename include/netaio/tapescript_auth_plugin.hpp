@@ -20,6 +20,7 @@
 
 #include <netaio/bytes.hpp>
 #include <netaio/detail/plugin_config.hpp>
+#include <netaio/detail/sodium.hpp>
 #include <netaio/errors.hpp>
 #include <netaio/message.hpp>
 #include <netaio/peer.hpp>
@@ -31,7 +32,6 @@
 
 #include <nlohmann/json.hpp>
 
-#include <algorithm>
 #include <array>
 #include <chrono>
 #include <cstdint>
@@ -142,13 +142,7 @@ struct tapescript_auth_options {
         }
         if (config.contains("witness_func"))
             detail::bad_config("TapescriptAuthPlugin: \"witness_func\" cannot come from JSON; set witness_func in C++");
-        if (auto it = config.find("freshness_window"); it != config.end()) {
-            if (it->is_null())
-                o.freshness_window.reset();
-            else
-                o.freshness_window = std::chrono::seconds{
-                    static_cast<std::chrono::seconds::rep>(detail::config_count(config, "freshness_window", 0))};
-        }
+        detail::config_window(config, o.freshness_window);
         o.replay_cache_capacity =
             static_cast<std::size_t>(detail::config_count(config, "replay_cache_capacity", o.replay_cache_capacity));
         return o;
@@ -184,11 +178,12 @@ public:
     static constexpr std::size_t ts_size = 4;
 
     /// Throws netaio::error(errc::bad_plugin_config) for an invalid configuration.
-    explicit TapescriptAuthPlugin(tapescript_auth_options options) : options_(validated(std::move(options))) {
-        std::copy(options_.seed.begin(), options_.seed.end(), seed_->begin());
+    explicit TapescriptAuthPlugin(tapescript_auth_options options)
+        : options_(validated(std::move(options))), keys_(std::make_shared<const signing_keys>(options_.seed)) {
         sodium_memzero(options_.seed.data(), options_.seed.size());
         options_.seed.clear();
-        if (!options_.witness_func) options_.witness_func = tapescript::single_sig_witness();
+        default_witness_ = !options_.witness_func;
+        if (default_witness_) options_.witness_func = tapescript::single_sig_witness();
         if (options_.shared_replay_cache)
             replay_ = options_.shared_replay_cache;
         else if (options_.replay_cache_capacity > 0)
@@ -222,7 +217,7 @@ public:
 
         const bytes body_bytes = body.encode();
         const auto sf = tapescript::sigfields::for_message(body_bytes, nonce, bytes_view(ts4, ts_size));
-        const bytes witness = options_.witness_func(bytes_view(*seed_), sf);
+        const bytes witness = default_witness_ ? single_sig_witness(sf) : options_.witness_func(keys_->seed_view(), sf);
 
         fields.set(options_.nonce_field, nonce);
         fields.set(options_.ts_field, bytes_view(ts4, ts_size));
@@ -294,7 +289,7 @@ public:
     bool is_peer_specific() const noexcept { return true; }
 
     /// The verify key of the plugin's seed.
-    tapescript::verify_key verify_key() const { return tapescript::verify_key_from_seed(bytes_view(*seed_)); }
+    tapescript::verify_key verify_key() const { return keys_->verify_key; }
     /// The configured lock.
     const bytes& lock() const noexcept { return options_.lock; }
     /// The settings in use (the seed itself is held apart and wiped on destruction).
@@ -303,13 +298,38 @@ public:
     const std::shared_ptr<replay_cache>& replay() const noexcept { return replay_; }
 
 private:
-    // The seed, shared by copies and wiped when the last copy goes.
-    struct wiped_seed : std::array<std::uint8_t, 32> {
-        wiped_seed() : std::array<std::uint8_t, 32>{} {}
-        wiped_seed(const wiped_seed&) = delete;
-        wiped_seed& operator=(const wiped_seed&) = delete;
-        ~wiped_seed() { sodium_memzero(data(), size()); }
+    // The seed expanded once (crypto_sign_seed_keypair) rather than on every
+    // make(): libsodium's 64-byte secret key is seed || verify key, so it serves
+    // both the default witness and witness functions that want the seed. Shared
+    // by copies (immutable, so concurrent make() calls need no lock) and wiped
+    // when the last copy goes.
+    struct signing_keys {
+        std::array<std::uint8_t, crypto_sign_SECRETKEYBYTES> secret_key{};
+        tapescript::verify_key verify_key{};
+
+        explicit signing_keys(bytes_view seed) {
+            detail::ensure_sodium();
+            crypto_sign_seed_keypair(verify_key.data(), secret_key.data(), seed.data());
+        }
+        signing_keys(const signing_keys&) = delete;
+        signing_keys& operator=(const signing_keys&) = delete;
+        ~signing_keys() { sodium_memzero(secret_key.data(), secret_key.size()); }
+
+        bytes_view seed_view() const noexcept { return bytes_view(secret_key.data(), crypto_sign_SEEDBYTES); }
     };
+    static_assert(crypto_sign_SECRETKEYBYTES == crypto_sign_SEEDBYTES + crypto_sign_PUBLICKEYBYTES);
+
+    // The default witness from the cached key: the same bytes as
+    // tapescript::make_single_sig_witness(seed, sf) (Ed25519 signing is
+    // deterministic), without re-deriving the key from the seed per message.
+    bytes single_sig_witness(const tapescript::sigfields& sf) const {
+        const bytes message = sf.message(0);
+        detail::ed25519::signature sig;
+        crypto_sign_detached(sig.data(), nullptr, message.data(), message.size(), keys_->secret_key.data());
+        bytes witness;
+        tapescript::append_push(witness, detail::tapescript_build::signature_bytes(sig, 0));
+        return witness;
+    }
 
     static tapescript_auth_options validated(tapescript_auth_options o) {
         if (o.seed.size() != 32) detail::bad_config("TapescriptAuthPlugin: \"seed\" must be 32 bytes");
@@ -320,10 +340,8 @@ private:
             detail::bad_config("TapescriptAuthPlugin: auth field names must not be empty");
         if (o.nonce_field == o.ts_field || o.nonce_field == o.witness_field || o.ts_field == o.witness_field)
             detail::bad_config("TapescriptAuthPlugin: nonce, ts and witness fields must differ");
-        if (o.freshness_window && (o.freshness_window->count() < 0 || o.freshness_window->count() > 0xFFFFFFFF))
-            detail::bad_config("TapescriptAuthPlugin: freshness_window must be between 0 and 2^32 - 1 seconds");
-        if ((o.shared_replay_cache || o.replay_cache_capacity > 0) && !o.freshness_window)
-            detail::bad_config("TapescriptAuthPlugin: the replay cache needs a freshness window to expire entries");
+        detail::validate_window(o.freshness_window, o.shared_replay_cache || o.replay_cache_capacity > 0,
+                                "TapescriptAuthPlugin");
         return o;
     }
 
@@ -392,7 +410,8 @@ private:
     }
 
     tapescript_auth_options options_;
-    std::shared_ptr<wiped_seed> seed_ = std::make_shared<wiped_seed>();
+    std::shared_ptr<const signing_keys> keys_;
+    bool default_witness_ = false;  // no witness_func was given: sign with keys_ directly
     std::shared_ptr<replay_cache> replay_;
 };
 

@@ -1,7 +1,9 @@
 // netaio/detail/modern_plugin_support.hpp - what the modern opt-in plugins
 // (Ed25519AuthPlugin, XChaCha20Poly1305CipherPlugin, HashcashAuthPlugin) share:
-// the ts/nonce reuse rule, the freshness window, fixed-size keys read from JSON,
-// and key storage that is wiped when the plugin dies.
+// the ts/nonce reuse rule, the freshness check, fixed-size keys read from JSON,
+// and key storage that is wiped when the plugin dies. Reading and validating the
+// freshness window (config_window, validate_window) is in plugin_config.hpp,
+// shared with the older plugins.
 //
 // Reuse rule: make()/encrypt() keep an existing ts of exactly 4 bytes (and an
 // existing 16-byte nonce where the plugin has one) instead of drawing new ones,
@@ -91,26 +93,6 @@ inline std::error_code check_freshness(bytes_view ts, std::int64_t now, std::chr
     if (t < now - window.count()) return make_error_code(errc::stale_timestamp);
     if (t > now + window.count()) return make_error_code(errc::future_timestamp);
     return {};
-}
-
-/// Refuse a freshness window outside [0, 2^32 - 1] s (now +/- window must not overflow)
-/// and a replay cache without a window (entries expire when their ts leaves it).
-inline void validate_window(const std::optional<std::chrono::seconds>& window, bool replay_cache_on, const char* plugin) {
-    if (window && (window->count() < 0 || window->count() > 0xFFFFFFFF))
-        bad_config(std::string(plugin) + ": freshness_window must be between 0 and 2^32 - 1 seconds");
-    if (replay_cache_on && !window)
-        bad_config(std::string(plugin) + ": the replay cache needs a freshness window to expire entries");
-}
-
-/// Read "freshness_window" (seconds, or null to disable) into `window` when present.
-inline void config_window(const nlohmann::json& config, std::optional<std::chrono::seconds>& window) {
-    auto it = config.find("freshness_window");
-    if (it == config.end()) return;
-    if (it->is_null()) {
-        window.reset();
-        return;
-    }
-    window = std::chrono::seconds{static_cast<std::chrono::seconds::rep>(config_count(config, "freshness_window", 0))};
 }
 
 /// A key of exactly `size` bytes from a JSON value: hex text (2 * size digits), an

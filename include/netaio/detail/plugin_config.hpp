@@ -5,7 +5,8 @@
 // nlohmann::json object. Python lets a secret be str (UTF-8 encoded) or bytes;
 // JSON has no bytes, so bytes are given as an array of numbers 0-255 or as a
 // json::binary value. Every malformed setting throws
-// netaio::error(errc::bad_plugin_config) naming the key.
+// netaio::error(errc::bad_plugin_config) naming the key. The freshness window
+// every replay-protected plugin takes is read and validated here too.
 #pragma once
 
 #include <netaio/bytes.hpp>
@@ -14,6 +15,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -71,6 +73,26 @@ inline std::uint64_t config_count(const nlohmann::json& config, const char* key,
     if (it->is_number_unsigned()) return it->get<std::uint64_t>();
     if (it->is_number_integer() && it->get<std::int64_t>() >= 0) return static_cast<std::uint64_t>(it->get<std::int64_t>());
     bad_config(std::string("\"") + key + "\" must be a non-negative integer");
+}
+
+/// Refuse a freshness window outside [0, 2^32 - 1] s (now +/- window must not overflow)
+/// and a replay cache without a window (entries expire when their ts leaves it).
+inline void validate_window(const std::optional<std::chrono::seconds>& window, bool replay_cache_on, const char* plugin) {
+    if (window && (window->count() < 0 || window->count() > 0xFFFFFFFF))
+        bad_config(std::string(plugin) + ": freshness_window must be between 0 and 2^32 - 1 seconds");
+    if (replay_cache_on && !window)
+        bad_config(std::string(plugin) + ": the replay cache needs a freshness window to expire entries");
+}
+
+/// Read "freshness_window" (seconds, or null to disable) into `window` when present.
+inline void config_window(const nlohmann::json& config, std::optional<std::chrono::seconds>& window) {
+    auto it = config.find("freshness_window");
+    if (it == config.end()) return;
+    if (it->is_null()) {
+        window.reset();
+        return;
+    }
+    window = std::chrono::seconds{static_cast<std::chrono::seconds::rep>(config_count(config, "freshness_window", 0))};
 }
 
 }  // namespace detail
