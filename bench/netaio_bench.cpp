@@ -30,16 +30,21 @@
 //   auth+body, and writes every reply on its own (more syscalls per frame, and no
 //   batching when pipelined).
 // netaio:  TCPServer with a REQUEST_URI "echo" handler returning RESPOND_URI with
-//          the same content; TCPClient `co_await client.request("echo", content)`.
+//          the same content, turned into its reply in place (reply_in_place); the
+//          TCPClient reuses one reply: `co_await client.request_into(reply, "echo", content)`.
+//          --convenience: a handler building a new reply, `co_await client.request(...)`.
 //
 // Every request carries a fresh (worker id, sequence number) stamp in its content
-// and every reply is checked against it. The program exits non-zero only when a
-// round trip fails or returns the wrong content, never because of speed.
+// and every reply is checked against it. The program exits non-zero when a round
+// trip fails or returns the wrong content, or when the allocation-free forms
+// (plugins off) allocate once warm; never because of speed.
 //
 // Heap allocations: global operator new/delete are replaced with counting versions
 // (counting switched on only inside the measured window, so throughput runs pay no
 // atomic traffic). The count covers both threads (server + client) but only C++
 // operator new, not malloc() calls made inside zlib or libsodium.
+#include "bench_support.hpp"
+
 #include <netaio/hmac_auth_plugin.hpp>
 #include <netaio/sha256_stream_cipher_plugin.hpp>
 #include <netaio/tcp_client.hpp>
@@ -178,6 +183,9 @@ struct run_params {
     double warmup_seconds = 0.2;
     bool single_thread = false;
     bool raw_naive = false;  // raw reader: exact 9-byte + auth/body reads, one write per reply
+    // netaio side: request() and a handler building a new reply (the convenience
+    // forms) instead of request_into() and reply_in_place() (the allocation-free ones).
+    bool convenience_api = false;
     // Allocation mode: one ping-pong worker, `alloc_warmup` round trips, then
     // `alloc_rounds` counted ones; no timing.
     bool alloc_mode = false;
@@ -203,15 +211,6 @@ void record_failure(const std::string& what) {
     std::fprintf(stderr, "netaio_bench: FAILURE: %s\n", what.c_str());
 }
 
-std::string describe(std::exception_ptr e) {
-    try {
-        std::rethrow_exception(e);
-    } catch (const std::exception& ex) {
-        return ex.what();
-    } catch (...) {
-        return "unknown exception";
-    }
-}
 
 /// Shared state of the client workers of one run (client thread only).
 struct run_state {
@@ -249,7 +248,7 @@ struct worker_done {
     run_state* st;
     void operator()(std::exception_ptr e) const {
         if (e) {
-            record_failure(describe(e));
+            record_failure(bench::describe(e));
             st->stop = true;
         }
         if (--st->running == 0) st->done.cancel();
@@ -664,15 +663,34 @@ netaio::tcp_client_options netaio_client_options(std::uint16_t port, bool plugin
     return o;
 }
 
-netaio::Message echo_handler(const netaio::Message& m) { return netaio::make_respond_uri_msg(m.body.content, m.body.uri); }
+// tag::in_place_handler[]
+// The allocation-free forms (default): the handler turns the request into its reply,
+// the client reuses one reply Message.
+netaio::Message echo_handler(netaio::Message& m) { return netaio::reply_in_place(m, netaio::MessageType::RESPOND_URI); }
+// end::in_place_handler[]
+// The convenience forms (--convenience): a new reply, request() returning a new Message.
+netaio::Message copying_echo_handler(const netaio::Message& m) { return netaio::make_respond_uri_msg(m.body.content, m.body.uri); }
 
-asio::awaitable<void> netaio_worker(netaio::TCPClient* client, run_state* st, std::size_t size, std::uint32_t id) {
+void check_reply(const netaio::Message& reply, const netaio::bytes& content) {
+    if (reply.type() != netaio::MessageType::RESPOND_URI || reply.body.content != content)
+        throw std::runtime_error("netaio: wrong reply (type " + std::to_string(static_cast<int>(reply.type())) + ")");
+}
+
+asio::awaitable<void> netaio_worker(netaio::TCPClient* client, run_state* st, std::size_t size, std::uint32_t id,
+                                    bool convenience_api) {
     netaio::bytes content = make_content(size, id);
+    netaio::Message reply;
     for (std::uint32_t seq = 0; !st->stop; ++seq) {
         stamp(content.data(), content.size(), id, seq);
-        netaio::Message reply = co_await client->request("echo", content);
-        if (reply.type() != netaio::MessageType::RESPOND_URI || reply.body.content != content)
-            throw std::runtime_error("netaio: wrong reply (type " + std::to_string(static_cast<int>(reply.type())) + ")");
+        if (convenience_api) {
+            netaio::Message fresh = co_await client->request("echo", content);
+            check_reply(fresh, content);
+        } else {
+            // tag::request_into[]
+            co_await client->request_into(reply, "echo", content);  // reply's buffers go out and come back
+            // end::request_into[]
+            check_reply(reply, content);
+        }
         note_completion(st);
     }
 }
@@ -694,7 +712,8 @@ asio::awaitable<void> netaio_client_main(cell c, std::uint16_t port, run_params 
     for (int i = 0; i < n_workers; ++i) {
         netaio::TCPClient* client = clients[c.sc == scenario::connections ? static_cast<std::size_t>(i) : 0].get();
         ++st.running;
-        asio::co_spawn(ex, netaio_worker(client, &st, c.size, static_cast<std::uint32_t>(i)), worker_done{&st});
+        asio::co_spawn(ex, netaio_worker(client, &st, c.size, static_cast<std::uint32_t>(i), p.convenience_api),
+                       worker_done{&st});
     }
     co_await measure(&st, p, out);
     for (auto& cl : clients) cl->close_all();
@@ -717,7 +736,10 @@ run_output run_once(impl which, const cell& c, const run_params& p) {
         port = raw->port();
     } else {
         server.emplace(server_io.get_executor(), netaio_server_options(c.plugins));
-        server->on({netaio::MessageType::REQUEST_URI, "echo"}, echo_handler);
+        if (p.convenience_api)
+            server->on({netaio::MessageType::REQUEST_URI, "echo"}, copying_echo_handler);
+        else
+            server->on({netaio::MessageType::REQUEST_URI, "echo"}, echo_handler);
         server->start();
         port = server->local_port();
     }
@@ -731,7 +753,7 @@ run_output run_once(impl which, const cell& c, const run_params& p) {
     }
 
     auto done = [&client_io](std::exception_ptr e) {
-        if (e) record_failure(describe(e));
+        if (e) record_failure(bench::describe(e));
         client_io.stop();
     };
     if (which == impl::raw)
@@ -760,6 +782,7 @@ struct options {
     int repeat = 3;
     bool quick = false;
     bool single_thread = false;
+    bool convenience_api = false;
     bool raw_naive = false;
     bool verbose = false;
     bool run_table = true;
@@ -780,6 +803,8 @@ void usage() {
         "  --single-thread   server and client on one io_context (default: one thread each)\n"
         "  --raw-naive       raw baseline reads exactly 9 bytes then auth+body per frame and\n"
         "                    writes each reply alone (default: buffered reads, gathered replies)\n"
+        "  --convenience     netaio uses request() and a handler building a new reply\n"
+        "                    (default: request_into() and reply_in_place(), allocation-free)\n"
         "  --scenario NAME   pingpong | pipelined | connections (repeatable; default all)\n"
         "  --size BYTES      content size (repeatable; default 32, 1024, 16384)\n"
         "  --plugins on|off  only this plugin mode (default both)\n"
@@ -788,44 +813,31 @@ void usage() {
         "  --verbose         print every run\n");
 }
 
-double median(std::vector<double> v) {
-    if (v.empty()) return 0;
-    std::sort(v.begin(), v.end());
-    const std::size_t n = v.size();
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
 
-std::string size_name(std::size_t s) {
-    if (s >= 1024 && s % 1024 == 0) return std::to_string(s / 1024) + " KiB";
-    return std::to_string(s) + " B";
-}
 
 bool parse(int argc, char** argv, options& o) {
     bool scen_given = false, size_given = false;
-    for (int i = 1; i < argc; ++i) {
-        const std::string a = argv[i];
-        auto value = [&](const char* what) -> std::string {
-            if (i + 1 >= argc) throw std::invalid_argument(std::string(what) + " needs a value");
-            return argv[++i];
-        };
+    bench::arguments args(argc, argv);
+    while (const char* next = args.next()) {
+        const std::string a = next;
         if (a == "--seconds") {
-            o.seconds = std::stod(value("--seconds"));
-            if (!(o.seconds > 0)) throw std::invalid_argument("--seconds must be > 0");
+            o.seconds = args.seconds("--seconds");
         } else if (a == "--repeat") {
-            o.repeat = std::stoi(value("--repeat"));
-            if (o.repeat < 1) throw std::invalid_argument("--repeat must be >= 1");
+            o.repeat = args.count("--repeat");
         } else if (a == "--quick") {
             o.quick = true;
         } else if (a == "--single-thread") {
             o.single_thread = true;
         } else if (a == "--raw-naive") {
             o.raw_naive = true;
+        } else if (a == "--convenience") {
+            o.convenience_api = true;
         } else if (a == "--verbose" || a == "-v") {
             o.verbose = true;
         } else if (a == "--scenario") {
             if (!scen_given) o.scenarios.clear();
             scen_given = true;
-            const std::string s = value("--scenario");
+            const std::string s = args.value("--scenario");
             if (s == "pingpong") o.scenarios.push_back(scenario::pingpong);
             else if (s == "pipelined") o.scenarios.push_back(scenario::pipelined);
             else if (s == "connections") o.scenarios.push_back(scenario::connections);
@@ -833,11 +845,9 @@ bool parse(int argc, char** argv, options& o) {
         } else if (a == "--size") {
             if (!size_given) o.sizes.clear();
             size_given = true;
-            const long long s = std::stoll(value("--size"));
-            if (s < 8 || s > 60000) throw std::invalid_argument("--size must be in [8, 60000]");
-            o.sizes.push_back(static_cast<std::size_t>(s));
+            o.sizes.push_back(args.content_size("--size", 8));
         } else if (a == "--plugins") {
-            const std::string s = value("--plugins");
+            const std::string s = args.value("--plugins");
             if (s == "on") o.plugin_modes = {true};
             else if (s == "off") o.plugin_modes = {false};
             else throw std::invalid_argument("--plugins takes on or off");
@@ -880,6 +890,7 @@ int main(int argc, char** argv) {
     p.warmup_seconds = std::clamp(o.seconds * 0.2, 0.05, 0.25);
     p.single_thread = o.single_thread;
     p.raw_naive = o.raw_naive;
+    p.convenience_api = o.convenience_api;
 
     std::printf("netaio_bench - netaio %s vs raw Asio %d.%d.%d, same framing, loopback 127.0.0.1\n",
                 NETAIO_VERSION_STRING, ASIO_VERSION / 100000, ASIO_VERSION / 100 % 1000, ASIO_VERSION % 100);
@@ -915,7 +926,7 @@ int main(int argc, char** argv) {
         const bool want_on = std::find(o.plugin_modes.begin(), o.plugin_modes.end(), true) != o.plugin_modes.end();
         auto show_run = [&](const cell& c, const char* what, const run_output& r) {
             if (!o.verbose) return;
-            std::printf("  run %-22s %-7s %-12s %10.0f req/s %8.2f cpu us/rt\n", scenario_name(c.sc), size_name(c.size).c_str(),
+            std::printf("  run %-22s %-7s %-12s %10.0f req/s %8.2f cpu us/rt\n", scenario_name(c.sc), bench::size_name(c.size).c_str(),
                         what, r.rate, r.cpu_us);
             std::fflush(stdout);
         };
@@ -960,8 +971,8 @@ int main(int argc, char** argv) {
         for (const row& r : rows) {
             char raw_s[32] = "-", net_s[32] = "-", ratio_s[32] = "-", goal_s[48] = "";
             char rawc_s[32] = "-", netc_s[32] = "-", cratio_s[32] = "-", spread_s[16] = "-";
-            const double raw_m = median(r.raw), net_m = median(r.net);
-            const double rawc_m = median(r.raw_cpu), netc_m = median(r.net_cpu);
+            const double raw_m = bench::median(r.raw), net_m = bench::median(r.net);
+            const double rawc_m = bench::median(r.raw_cpu), netc_m = bench::median(r.net_cpu);
             const char* star = r.c.plugins ? "*" : "";
             if (!r.raw.empty()) {
                 std::snprintf(raw_s, sizeof raw_s, "%.0f%s", raw_m, star);
@@ -980,15 +991,10 @@ int main(int argc, char** argv) {
                                   ratio >= scenario_goal(r.c.sc) ? "met" : "BELOW");
             }
             if (r.raw.size() > 1 || r.net.size() > 1) {
-                auto spread = [](const std::vector<double>& v) {
-                    if (v.size() < 2) return 0.0;
-                    const double m = median(v);
-                    return m > 0 ? (*std::max_element(v.begin(), v.end()) - *std::min_element(v.begin(), v.end())) / m : 0.0;
-                };
-                std::snprintf(spread_s, sizeof spread_s, "%.0f%%", 100 * std::max(spread(r.raw), spread(r.net)));
+                std::snprintf(spread_s, sizeof spread_s, "%.0f%%", 100 * std::max(bench::spread(r.raw), bench::spread(r.net)));
             }
             std::printf("%-22s %7s %-8s %11s %11s %6s | %8s %8s %6s | %6s  %s\n", scenario_name(r.c.sc),
-                        size_name(r.c.size).c_str(), r.c.plugins ? "hmac+enc" : "off", raw_s, net_s, ratio_s, rawc_s, netc_s,
+                        bench::size_name(r.c.size).c_str(), r.c.plugins ? "hmac+enc" : "off", raw_s, net_s, ratio_s, rawc_s, netc_s,
                         cratio_s, spread_s, goal_s);
         }
         std::printf(
@@ -1016,17 +1022,26 @@ int main(int argc, char** argv) {
             struct variant {
                 impl which;
                 bool plugins;
+                bool convenience_api;
                 const char* name;
             };
             std::vector<variant> variants;
-            if (o.run_raw) variants.push_back({impl::raw, false, "raw"});
-            if (o.run_netaio)
-                for (bool pl : o.plugin_modes) variants.push_back({impl::netaio, pl, pl ? "netaio hmac+enc" : "netaio"});
+            if (o.run_raw) variants.push_back({impl::raw, false, false, "raw"});
+            if (o.run_netaio) {
+                for (bool pl : o.plugin_modes) variants.push_back({impl::netaio, pl, false, pl ? "netaio hmac+enc" : "netaio"});
+                variants.push_back({impl::netaio, false, true, "netaio convenience"});
+            }
             for (const variant& v : variants) {
-                const run_output r = run_once(v.which, cell{scenario::pingpong, size, v.plugins}, ap);
+                run_params vp = ap;
+                vp.convenience_api = v.convenience_api;
+                const run_output r = run_once(v.which, cell{scenario::pingpong, size, v.plugins}, vp);
                 const double n = static_cast<double>(std::max<std::uint64_t>(r.rounds, 1));
-                std::printf("%7s %-18s %14.2f %14.0f\n", size_name(size).c_str(), v.name, static_cast<double>(r.alloc_calls) / n,
+                std::printf("%7s %-18s %14.2f %14.0f\n", bench::size_name(size).c_str(), v.name, static_cast<double>(r.alloc_calls) / n,
                             static_cast<double>(r.alloc_bytes) / n);
+                // The promise of request_into() + reply_in_place(): nothing per message once warm.
+                if (v.which == impl::netaio && !v.plugins && !v.convenience_api && r.alloc_calls != 0)
+                    record_failure("the allocation-free forms allocated " + std::to_string(r.alloc_calls) + " times in " +
+                                   std::to_string(r.rounds) + " round trips (" + bench::size_name(size) + ")");
             }
         }
         std::printf("\n");

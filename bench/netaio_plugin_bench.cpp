@@ -43,6 +43,8 @@
 // Hashcash: make() is the proof of work (about 2^bits BLAKE2b evaluations) and is
 // the send column; check() (one hash) is the receive column. They are reported
 // separately below the table too, with the mean number of attempts per message.
+#include "bench_support.hpp"
+
 #include <netaio/detail/pipeline.hpp>
 #include <netaio/detail/sodium.hpp>
 #include <netaio/ed25519_auth_plugin.hpp>
@@ -94,15 +96,6 @@ void record_failure(const std::string& where, const std::string& what) {
     if (g_failures == 10) std::fprintf(stderr, "netaio_plugin_bench: further failures are only counted\n");
 }
 
-std::string describe(std::exception_ptr e) {
-    try {
-        std::rethrow_exception(e);
-    } catch (const std::exception& ex) {
-        return ex.what();
-    } catch (...) {
-        return "unknown exception";
-    }
-}
 
 // ============================================================ deterministic inputs
 
@@ -501,7 +494,7 @@ void build_pool(cell& c, const nodes& n, const params& p) {
             c.pool_seq.push_back(seq);
         }
     } catch (...) {
-        record_failure(c.setup->name + ", making the receive pool", describe(std::current_exception()));
+        record_failure(c.setup->name + ", making the receive pool", bench::describe(std::current_exception()));
         c.pool.clear();
         c.pool_seq.clear();
         return;
@@ -550,7 +543,7 @@ void send_run(cell& c, const nodes& n, const params& p) {
             if (dt < 1e-3) batch *= 2;
         }
     } catch (...) {
-        record_failure(c.setup->name + ", send", describe(std::current_exception()));
+        record_failure(c.setup->name + ", send", bench::describe(std::current_exception()));
         return;
     }
     netaio::Message m;
@@ -631,30 +624,23 @@ void usage() {
 bool parse(int argc, char** argv, options& o) {
     bool size_given = false;
     bool seconds_given = false, repeat_given = false;
-    for (int i = 1; i < argc; ++i) {
-        const std::string a = argv[i];
-        auto value = [&](const char* what) -> std::string {
-            if (i + 1 >= argc) throw std::invalid_argument(std::string(what) + " needs a value");
-            return argv[++i];
-        };
+    bench::arguments args(argc, argv);
+    while (const char* next = args.next()) {
+        const std::string a = next;
         if (a == "--seconds") {
-            o.p.seconds = std::stod(value("--seconds"));
-            if (!(o.p.seconds > 0)) throw std::invalid_argument("--seconds must be > 0");
+            o.p.seconds = args.seconds("--seconds");
             seconds_given = true;
         } else if (a == "--repeat") {
-            o.repeat = std::stoi(value("--repeat"));
-            if (o.repeat < 1) throw std::invalid_argument("--repeat must be >= 1");
+            o.repeat = args.count("--repeat");
             repeat_given = true;
         } else if (a == "--quick") {
             o.quick = true;
         } else if (a == "--size") {
             if (!size_given) o.sizes.clear();
             size_given = true;
-            const long long s = std::stoll(value("--size"));
-            if (s < 16 || s > 60000) throw std::invalid_argument("--size must be in [16, 60000]");
-            o.sizes.push_back(static_cast<std::size_t>(s));
+            o.sizes.push_back(args.content_size("--size", 16));
         } else if (a == "--plugin") {
-            o.plugins.push_back(value("--plugin"));
+            o.plugins.push_back(args.value("--plugin"));
         } else if (a == "--verbose" || a == "-v") {
             o.p.verbose = true;
         } else if (a == "--help" || a == "-h") {
@@ -674,23 +660,8 @@ bool parse(int argc, char** argv, options& o) {
     return true;
 }
 
-double median(std::vector<double> v) {
-    if (v.empty()) return 0;
-    std::sort(v.begin(), v.end());
-    const std::size_t k = v.size();
-    return k % 2 ? v[k / 2] : (v[k / 2 - 1] + v[k / 2]) / 2;
-}
 
-double spread(const std::vector<double>& v) {
-    if (v.size() < 2) return 0;
-    const double m = median(v);
-    return m > 0 ? (*std::max_element(v.begin(), v.end()) - *std::min_element(v.begin(), v.end())) / m : 0;
-}
 
-std::string size_name(std::size_t s) {
-    if (s >= 1024 && s % 1024 == 0) return std::to_string(s / 1024) + " KiB";
-    return std::to_string(s) + " B";
-}
 
 /// A microsecond figure with about three significant digits.
 std::string us(double v) {
@@ -792,7 +763,7 @@ int main(int argc, char** argv) {
             recv_run(c, *n, o.p);
             if (o.p.verbose) {
                 std::printf("  run %d  %-8s %-36s send %10s us/msg (%llu msgs)  recv %10s us/msg (%llu msgs)\n", r + 1,
-                            size_name(c.size).c_str(), c.setup->name.c_str(),
+                            bench::size_name(c.size).c_str(), c.setup->name.c_str(),
                             c.send_us.empty() ? "-" : us(c.send_us.back()).c_str(),
                             static_cast<unsigned long long>(c.send_msgs.empty() ? 0 : c.send_msgs.back()),
                             c.recv_us.empty() ? "-" : us(c.recv_us.back()).c_str(),
@@ -812,14 +783,14 @@ int main(int argc, char** argv) {
     std::printf("%s\n", std::string(124, '-').c_str());
     for (std::size_t si = 0; si < o.sizes.size(); ++si) {
         const cell& base = cells[si * setups.size()];
-        const double base_send = median(base.send_us), base_recv = median(base.recv_us);
+        const double base_send = bench::median(base.send_us), base_recv = bench::median(base.recv_us);
         for (std::size_t k = 0; k < setups.size(); ++k) {
             const cell& c = cells[si * setups.size() + k];
             const bool is_base = k == 0;
-            const double s = median(c.send_us), rcv = median(c.recv_us);
+            const double s = bench::median(c.send_us), rcv = bench::median(c.recv_us);
             char spread_s[16];
-            std::snprintf(spread_s, sizeof spread_s, "%.0f%%", 100 * std::max(spread(c.send_us), spread(c.recv_us)));
-            std::printf("%-8s %-36s | %9s %9s %8s | %9s %9s %8s | %6s %6zu\n", k == 0 ? size_name(c.size).c_str() : "",
+            std::snprintf(spread_s, sizeof spread_s, "%.0f%%", 100 * std::max(bench::spread(c.send_us), bench::spread(c.recv_us)));
+            std::printf("%-8s %-36s | %9s %9s %8s | %9s %9s %8s | %6s %6zu\n", k == 0 ? bench::size_name(c.size).c_str() : "",
                         c.setup->name.c_str(), c.send_us.empty() ? "-" : us(s).c_str(),
                         is_base || c.send_us.empty() ? "-" : delta_us(s - base_send).c_str(),
                         c.send_us.empty() ? "-" : ratio(s, base_send).c_str(), c.recv_us.empty() ? "-" : us(rcv).c_str(),
@@ -849,14 +820,14 @@ int main(int argc, char** argv) {
                     continue;
                 const double messages = static_cast<double>(c.hashcash_messages);
                 const double attempts = static_cast<double>(c.hashcash_attempts);
-                const double make_total_us = c.hashcash_seconds * 1e6 - median(base.send_us) * messages;
-                const double check = median(c.recv_us) - median(base.recv_us);
+                const double make_total_us = c.hashcash_seconds * 1e6 - bench::median(base.send_us) * messages;
+                const double check = bench::median(c.recv_us) - bench::median(base.recv_us);
                 char attempts_s[32], expected_s[32], per_s[32];
                 std::snprintf(attempts_s, sizeof attempts_s, "%.0f", attempts / messages);
                 std::snprintf(expected_s, sizeof expected_s, "%.0f", static_cast<double>(std::uint64_t{1} << c.setup->hashcash_bits));
                 std::snprintf(per_s, sizeof per_s, "%.3f", make_total_us / attempts);
                 std::printf("%5u %-8s | %8llu %12s %12s %10s %10s | %12s\n", c.setup->hashcash_bits,
-                            size_name(c.size).c_str(), static_cast<unsigned long long>(c.hashcash_messages),
+                            bench::size_name(c.size).c_str(), static_cast<unsigned long long>(c.hashcash_messages),
                             us(make_total_us / messages).c_str(), attempts_s, expected_s, per_s, us(check).c_str());
             }
         }

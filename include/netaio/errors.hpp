@@ -92,6 +92,7 @@ enum class errc : int {
     protocol_errors,          ///< too many bad frames in a row on one connection
     bad_option,               ///< an option value is invalid (unknown interface, bad address...)
     connection_reset,         ///< the peer reset the connection (RST) in the middle of a frame
+    handler_timeout,          ///< a coroutine handler outlived its deadline; an ERROR reply was sent instead
 };
 
 namespace detail {
@@ -169,6 +170,7 @@ public:
             case errc::protocol_errors: return "too many bad frames in a row";
             case errc::connection_reset: return "connection reset by peer in the middle of a frame";
             case errc::bad_option: return "invalid option";
+            case errc::handler_timeout: return "handler deadline exceeded";
         }
         return "netaio error " + std::to_string(value);
     }

@@ -6,11 +6,19 @@
 // (Message), maybe a reply (std::optional<Message>) or nothing (void):
 //
 //     server.on({MessageType::REQUEST_URI, "echo"}, [](const Message& m) { return m; });
+//     server.on({MessageType::REQUEST_URI, "echo"}, [](Message& m) {  // reuses m's buffers
+//         m.header.message_type = MessageType::RESPOND_URI;
+//         return std::move(m);
+//     });
 //     server.on(MessageType::PUBLISH_URI, [](const Message& m, const tcp_connection& c) -> std::optional<Message> {...});
 //     server.on(MessageType::CREATE_URI, [](Message m, tcp_connection c) -> asio::awaitable<std::optional<Message>> {
 //         co_await store(m);      // coroutine handlers take their arguments BY VALUE
 //         co_return make_ok_msg("stored");
 //     });
+//
+// A plain function handler may take the message as `Message&` and move it into its
+// reply: the node takes the reply's buffers back once it is written, so such an echo
+// allocates nothing once warm.
 //
 // Coroutine handlers must not be capturing lambdas (the captures die with the
 // lambda object at the first suspension; GCC 12 also miscompiles some of them):
@@ -70,7 +78,7 @@ std::optional<Message> to_reply(R&& r) {
 /// A stored handler for context type `Context`, with its inner plugins.
 template <class Context>
 struct handler_entry {
-    using sync_fn = std::function<std::optional<Message>(const Message&, const Context&)>;
+    using sync_fn = std::function<std::optional<Message>(Message&, const Context&)>;
     using async_fn = std::function<asio::awaitable<std::optional<Message>>(Message, Context)>;
 
     std::variant<sync_fn, async_fn> fn;
@@ -83,15 +91,15 @@ namespace detail {
 
 /// Result type of calling F with (message, context) or (message).
 template <class F, class Context>
-auto call_handler(F& f, const Message& m, const Context& c) {
-    if constexpr (std::is_invocable_v<F&, const Message&, const Context&>)
+auto call_handler(F& f, Message& m, const Context& c) {
+    if constexpr (std::is_invocable_v<F&, Message&, const Context&>)
         return f(m, c);
     else
         return f(m);
 }
 
 template <class F, class Context>
-using handler_result_t = decltype(call_handler(std::declval<F&>(), std::declval<const Message&>(),
+using handler_result_t = decltype(call_handler(std::declval<F&>(), std::declval<Message&>(),
                                                std::declval<const Context&>()));
 
 /// Coroutine adapter for async handlers: owns copies of its arguments.
@@ -109,7 +117,7 @@ asio::awaitable<std::optional<Message>> run_async_handler(std::shared_ptr<F> f, 
 }  // namespace detail
 
 template <class F, class Context>
-concept message_handler = std::is_invocable_v<F&, const Message&, const Context&> || std::is_invocable_v<F&, const Message&>;
+concept message_handler = std::is_invocable_v<F&, Message&, const Context&> || std::is_invocable_v<F&, Message&>;
 
 /// Build a handler entry from any supported callable.
 template <class Context, class F>
@@ -125,13 +133,13 @@ std::shared_ptr<const handler_entry<Context>> make_handler_entry(F&& f, handler_
             [shared](Message m, Context c) { return detail::run_async_handler<Fn, Context>(shared, std::move(m), std::move(c)); });
     } else if constexpr (std::is_void_v<R>) {
         entry->fn = typename handler_entry<Context>::sync_fn(
-            [fn = Fn(std::forward<F>(f))](const Message& m, const Context& c) mutable -> std::optional<Message> {
+            [fn = Fn(std::forward<F>(f))](Message& m, const Context& c) mutable -> std::optional<Message> {
                 detail::call_handler(fn, m, c);
                 return std::nullopt;
             });
     } else {
         entry->fn = typename handler_entry<Context>::sync_fn(
-            [fn = Fn(std::forward<F>(f))](const Message& m, const Context& c) mutable -> std::optional<Message> {
+            [fn = Fn(std::forward<F>(f))](Message& m, const Context& c) mutable -> std::optional<Message> {
                 return detail::to_reply(detail::call_handler(fn, m, c));
             });
     }

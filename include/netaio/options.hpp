@@ -60,6 +60,11 @@ struct tcp_server_options {
     std::size_t max_connections_per_ip = 256;   ///< per source address
     std::size_t max_consecutive_bad_frames = 8; ///< checksum failures in a row before closing
     std::chrono::milliseconds stop_timeout = 5s; ///< how long stop() lets queued replies drain
+    /// A coroutine handler still running after this is abandoned (asked to stop by
+    /// cancellation) and answered with ERROR "handler timed out" (errc::handler_timeout),
+    /// so it cannot hold its connection. 0 = no deadline. A plain function handler
+    /// runs to completion: it blocks the executor and cannot be interrupted.
+    std::chrono::milliseconds handler_timeout = 30s;
     bool use_auth = true;    ///< apply the outer auth plugin (Python: start(use_auth=...))
     bool use_cipher = true;  ///< apply the outer cipher plugin
     any_auth_plugin auth_plugin{};    ///< outer auth layer (may be empty)
@@ -82,6 +87,9 @@ struct tcp_client_options {
     std::chrono::milliseconds connect_timeout = 10s;
     std::chrono::milliseconds request_timeout = 10s;  ///< default for request/create/update/delete
     std::size_t max_pending_requests = 1024;          ///< per connection (errc::too_many_pending)
+    /// A coroutine handler (of server pushes) still running after this is abandoned;
+    /// counted errc::handler_timeout, and receive_once() gets ERROR "handler timed out". 0 = none.
+    std::chrono::milliseconds handler_timeout = 30s;
     bool use_auth = true;
     bool use_cipher = true;
     any_auth_plugin auth_plugin{};
@@ -198,6 +206,9 @@ struct udp_node_options {
     clock_source clock{};                   ///< peer times (injectable for tests)
     std::chrono::milliseconds request_timeout = 10s;
     std::size_t max_pending_requests = 1024;
+    /// A coroutine handler still running after this is abandoned (asked to stop) and
+    /// the sender gets ERROR "handler timed out" (errc::handler_timeout). 0 = none.
+    std::chrono::milliseconds handler_timeout = 30s;
     logger log{};
     std::string logger_name = "netaio.node";
     reject_callback on_reject{};

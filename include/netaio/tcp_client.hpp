@@ -219,6 +219,16 @@ public:
 
     static asio::awaitable<Message> request(std::shared_ptr<tcp_client_impl> self, MessageType type, bytes uri,
                                             bytes content, request_options opts) {
+        Message reply(Header{type, 0, 0, 0}, AuthFields(), Body(std::move(uri), std::move(content)));
+        co_await request_into(std::move(self), reply, type, std::move(opts));
+        co_return reply;
+    }
+
+    /// Send `reply` itself as the request (its body holds uri and content), then
+    /// wait for the reply to come back into it. Its buffers travel: the uri into the
+    /// pending-request table, the content to the reader (in exchange for the reply's).
+    static asio::awaitable<void> request_into(std::shared_ptr<tcp_client_impl> self, Message& reply, MessageType type,
+                                              request_options opts) {
         const peer_address key = opts.server().value_or(self->default_key());
         auto s = self->session_for(key);
         if (!s || !s->is_open()) throw error(errc::not_connected, "no connection to " + key.host + ":" + std::to_string(key.port));
@@ -229,22 +239,31 @@ public:
             throw error(errc::too_many_pending);
         }
         const auto timeout = opts.timeout().count() > 0 ? opts.timeout() : self->options_.request_timeout;
+        if (reply.body.uri.size() + reply.body.content.size() > max_body_payload())
+            throw error(errc::content_too_long);
         const waiter_lease waiter(self->waiters_, self->waiters_.acquire(type, opts.plugins()));
 
-        // uri and content are moved into the message and back: no copies.
         send_options send_opts{opts.use_auth(), opts.use_cipher(), opts.plugins()};
-        Message m(Header{type, 0, 0, 0}, AuthFields(), Body(std::move(uri), std::move(content)));
-        if (m.body.uri.size() + m.body.content.size() > max_body_payload())
-            throw error(errc::content_too_long);
-        const bool sent = self->send(m, key, send_opts);
-        uri = std::move(m.body.uri);
+        reply.header = Header{type, 0, 0, 0};
+        reply.auth_data.clear();
+        const bool sent = self->send(reply, key, send_opts);
+        bytes uri = std::move(reply.body.uri);
+        waiter->spare_content = std::move(reply.body.content);
         if (!sent) throw error(errc::encrypt_failed, "request could not be prepared");
         // Registered after the send: a reply is only read once this coroutine
         // suspends, and the table may keep the uri without copying it.
         state->requests.add(std::move(uri), waiter.get());
 
-        std::optional<Message> reply = co_await waiter->wait(timeout);
-        if (reply) co_return std::move(*reply);
+        // Parked on the waiter's timer (here, not in a nested coroutine: one frame
+        // less per request); a reply or a failure cancels it.
+        waiter->timer.expires_after(timeout);
+        auto [wait_ec] = co_await waiter->timer.async_wait(use_nothrow);
+        (void)wait_ec;
+        if (waiter->reply) {
+            reply = std::move(*waiter->reply);
+            co_return;
+        }
+        if (waiter->failure) throw error(waiter->failure);
         // Timed out: forget the waiter, tell the timeout handler, raise (BEHAVIOUR B64).
         uri = state->requests.remove(waiter.get()).value_or(bytes());
         self->core.stats.add(errc::timed_out);
@@ -345,7 +364,8 @@ private:
                     if (s->decoder().next_into(incoming, dec_ec)) {
                         ++completed;
                         ++self->core.stats.frames_received;
-                        co_await self->handle_frame(key, *state, incoming);
+                        const typename core_type::entry_ptr coroutine_handler = self->handle_frame(key, *state, incoming);
+                        if (coroutine_handler) co_await self->run_coroutine_handler(key, *state, incoming, coroutine_handler);
                         continue;
                     }
                     if (!dec_ec) break;
@@ -380,13 +400,15 @@ private:
     }
 
     /// Handle one decoded frame. `m` is the read loop's recycled message: whatever is
-    /// kept (a reply, an inbox entry) is moved out of it.
-    asio::awaitable<void> handle_frame(peer_address key, connection_state& state, Message& m) {
+    /// kept (a reply, an inbox entry) is moved out of it. Everything but a coroutine
+    /// handler happens here, without a coroutine; a coroutine handler is returned for
+    /// the read loop to await (run_coroutine_handler).
+    typename core_type::entry_ptr handle_frame(const peer_address& key, connection_state& state, Message& m) {
         const plugin_context ctx = core.context_for(peers_.table.by_address(key));
         typename core_type::opened result;
         if (core.open_counted(m, core.outer_layer(), ctx, key, result)) {
             if (result.auth_reply) state.deliver(std::move(result.auth_reply), inbox_capacity, core.stats);
-            co_return;
+            return nullptr;
         }
         // A pending request for this (server, uri) takes precedence (its keys are the
         // most specific ones, BEHAVIOUR B59/B60); its own plugins apply exactly once.
@@ -396,36 +418,36 @@ private:
             if (std::error_code ec = core.open_counted(m, w->plugins, ctx, key, inner)) {
                 w->fail(ec);
             } else {
-                // The reply takes the decoded uri; the recycled message takes the
-                // request's uri buffer in exchange, so neither needs a new one.
+                // The reply takes the decoded buffers; the recycled message takes the
+                // request's uri and content buffers in exchange, so none is allocated.
                 Message reply(m.header, std::move(m.auth_data), Body(std::move(m.body.uri), std::move(m.body.content)));
                 m.body.uri = std::move(request_uri);
+                m.body.content = std::move(w->spare_content);
                 w->complete(std::move(reply));
             }
-            co_return;
+            return nullptr;
         }
         auto entry = core.routes.take(m.type(), m.body.uri, key);
         if (!entry) {
             state.deliver(std::move(m), inbox_capacity, core.stats);
-            co_return;
+            return nullptr;
         }
         typename core_type::opened inner;
         if (core.open_counted(m, entry->plugins, ctx, key, inner)) {
             if (inner.auth_reply) state.deliver(std::move(inner.auth_reply), inbox_capacity, core.stats);
-            co_return;
+            return nullptr;
         }
-        std::optional<Message> result_message;
-        if (!entry->is_async()) {
-            result_message = core.call_sync(*entry, m, key);
-        } else {
-            ++core.stats.handler_calls;
-            try {
-                result_message = co_await std::get<typename core_type::entry_type::async_fn>(entry->fn)(m, key);
-            } catch (const std::exception& e) {
-                result_message = core.handler_failed(e.what());
-            }
-        }
+        if (entry->is_async()) return entry;
         // A handler that returned nothing consumed the message; a result goes to receive_once().
+        std::optional<Message> result_message = core.call_sync(*entry, m, key);
+        if (result_message) state.deliver(std::move(result_message), inbox_capacity, core.stats);
+        return nullptr;
+    }
+
+    /// Await a coroutine handler (under its deadline); its result goes to receive_once().
+    asio::awaitable<void> run_coroutine_handler(peer_address key, connection_state& state, Message& m,
+                                                const typename core_type::entry_ptr& entry) {
+        std::optional<Message> result_message = co_await core.call_async(entry, m, key, options_.handler_timeout);
         if (result_message) state.deliver(std::move(result_message), inbox_capacity, core.stats);
     }
 
@@ -537,6 +559,25 @@ public:
     asio::awaitable<Message> request_as(MessageType type, byte_source uri, byte_source content,
                                         request_options opts = request_options()) {
         return detail::tcp_client_impl<E>::request(impl_, type, uri.to_bytes(), content.to_bytes(), std::move(opts));
+    }
+
+    /// request() into a Message you keep: `reply`'s buffers carry the request out and
+    /// the reply comes back in them, so a loop reusing one Message allocates nothing
+    /// once warm (request() must copy uri and content, and hands over new buffers).
+    /// uri and content may point into `reply`. Throws as request() does; `reply`
+    /// then holds no reply, and its body is unspecified.
+    ///
+    ///     netaio::Message reply;
+    ///     for (...) co_await client.request_into(reply, "echo", payload);
+    asio::awaitable<void> request_into(Message& reply, byte_source uri, byte_source content = std::string_view(),
+                                       request_options opts = request_options()) {
+        return request_into_as(MessageType::REQUEST_URI, reply, uri, content, std::move(opts));
+    }
+    /// request_into() for any request type (create, update, delete_ replies).
+    asio::awaitable<void> request_into_as(MessageType type, Message& reply, byte_source uri, byte_source content,
+                                          request_options opts = request_options()) {
+        detail::assign_body(reply.body, uri.view, content.view);
+        return detail::tcp_client_impl<E>::request_into(impl_, reply, type, std::move(opts));
     }
 
     // ---- peers (BEHAVIOUR B69-B74) -----------------------------------------------------------

@@ -48,6 +48,7 @@ template <message_type_enum E>
 class tcp_server_impl : public std::enable_shared_from_this<tcp_server_impl<E>> {
 public:
     using core_type = node_core<E, tcp_connection>;
+    using entry_ptr = typename core_type::entry_ptr;
 
     tcp_server_impl(asio::any_io_executor ex, tcp_server_options options)
         : executor_(ex),
@@ -355,7 +356,10 @@ private:
                         // the peer's idle and frame deadlines.
                         s->pause_peer_clocks();
                         if (!s->queue_has_room()) co_await s->wait_for_queue_room();  // bound the queue (E8)
-                        if (s->is_open()) co_await self->handle_frame(s, conn, incoming);
+                        if (s->is_open()) {
+                            const std::optional<coroutine_call> call = self->handle_frame(s, conn, incoming);
+                            if (call) co_await self->run_coroutine_handler(s, conn, incoming, *call);
+                        }
                         s->resume_peer_clocks();
                         if (!s->is_open()) break;
                         continue;
@@ -403,40 +407,64 @@ private:
         }
     }
 
-    /// Process one decoded frame: pipeline, handler, reply.
-    /// `m` is the reader's recycled message (an async handler gets it moved).
-    asio::awaitable<void> handle_frame(std::shared_ptr<tcp_session> s, tcp_connection conn, Message& m) {
+    /// What handle_frame leaves to be awaited: a coroutine handler to run.
+    struct coroutine_call {
+        entry_ptr entry;
+        bool matched = false;  // a route matched (its inner plugins seal the reply)
+    };
+
+    /// Process one decoded frame: pipeline, handler, reply. A plain function
+    /// handler runs here, with no coroutine of its own (the common case, and the
+    /// cheap one); a coroutine handler is returned for the reader to await
+    /// (run_coroutine_handler). `m` is the reader's recycled message.
+    std::optional<coroutine_call> handle_frame(const std::shared_ptr<tcp_session>& s, const tcp_connection& conn, Message& m) {
         // The peer is looked up once, before the handler runs (PROTOCOL §9.2).
         const plugin_context ctx = core.context_for(peer_of(s->remote()));
         auto opened = core.open_and_route(m, s->remote(), ctx);
         if (!opened.dispatch) {
             if (opened.auth_reply) send_plain(s, *opened.auth_reply);  // plaintext (BEHAVIOUR B33)
-            co_return;
+            return std::nullopt;
         }
-        const auto& entry = opened.entry ? opened.entry : core.default_handler;
-        std::optional<Message> reply;
-        if (!entry->is_async()) {
-            reply = core.call_sync(*entry, m, conn);
-        } else {
-            ++core.stats.handler_calls;
-            // A coroutine handler may wait for anything, even a reply to something it
-            // sends on this connection: nothing may stay held while it runs.
-            s->uncork();
-            try {
-                reply = co_await std::get<typename core_type::entry_type::async_fn>(entry->fn)(std::move(m), conn);
-            } catch (const std::exception& e) {
-                reply = core.handler_failed(e.what());
-            }
-            s->cork();  // back to gathering the rest of this read's replies
-        }
-        if (!reply || !s->is_open()) co_return;
+        const entry_ptr& entry = opened.entry ? opened.entry : core.default_handler;
+        if (entry->is_async()) return coroutine_call{entry, opened.entry != nullptr};
+        std::optional<Message> reply = core.call_sync(*entry, m, conn);
+        if (reply) send_reply(s, m, *reply, opened.entry ? &opened.entry->plugins : nullptr, ctx);
+        return std::nullopt;
+    }
+
+    /// Await a coroutine handler (under its deadline) and send its reply. `m` is
+    /// moved to the handler and gets the reply's buffers back.
+    asio::awaitable<void> run_coroutine_handler(std::shared_ptr<tcp_session> s, tcp_connection conn, Message& m,
+                                                const coroutine_call& call) {
+        // It may wait for anything, even a reply to something it sends on this
+        // connection: nothing may stay held while it runs.
+        s->uncork();
+        std::optional<Message> reply = co_await core.call_async(call.entry, std::move(m), conn, options_.handler_timeout);
+        s->cork();  // back to gathering the rest of this read's replies
+        // The peer is looked up again: the one seen before may have gone meanwhile.
+        const plugin_context ctx = core.context_for(peer_of(s->remote()));
+        if (reply) send_reply(s, m, *reply, call.matched ? &call.entry->plugins : nullptr, ctx);
+    }
+
+    /// Seal and queue a handler's reply, then recycle its buffers into `m`.
+    void send_reply(const std::shared_ptr<tcp_session>& s, Message& m, Message& reply, const handler_plugins* inner,
+                    const plugin_context& ctx) {
+        if (!s->is_open()) return;
         const handler_plugins outer = core.outer_layer();
         bytes frame = s->take_buffer();
-        if (core.seal_into(frame, std::move(*reply), opened.entry ? &opened.entry->plugins : nullptr, outer, ctx,
-                           s->remote()))
+        if (core.seal_in_place_into(frame, reply, inner, outer, ctx, s->remote()))
             s->enqueue(std::move(frame), /*force=*/true);
         else
             s->recycle(std::move(frame));
+        // A handler may have moved the request into its reply (or the message went to
+        // a coroutine handler): the next frame decodes into those buffers again.
+        reclaim_buffers(m, reply);
+    }
+
+    /// Give `into` whichever of each buffer has more room; `from` is done with.
+    static void reclaim_buffers(Message& into, Message& from) noexcept {
+        if (from.body.uri.capacity() > into.body.uri.capacity()) into.body.uri.swap(from.body.uri);
+        if (from.body.content.capacity() > into.body.content.capacity()) into.body.content.swap(from.body.content);
     }
 
     void send_plain(const std::shared_ptr<tcp_session>& s, const Message& m) {

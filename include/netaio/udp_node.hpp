@@ -423,13 +423,7 @@ private:
     static asio::awaitable<void> run_async_handler(std::shared_ptr<udp_node_impl> self,
                                                    std::shared_ptr<const typename core_type::entry_type> entry,
                                                    bool matched, Message m, peer_address from) {
-        ++self->core.stats.handler_calls;
-        std::optional<Message> reply;
-        try {
-            reply = co_await std::get<typename core_type::entry_type::async_fn>(entry->fn)(std::move(m), from);
-        } catch (const std::exception& e) {
-            reply = self->core.handler_failed(e.what());
-        }
+        std::optional<Message> reply = co_await self->core.call_async(entry, std::move(m), from, self->options_.handler_timeout);
         if (reply && self->socket_.is_open()) self->send_reply(std::move(*reply), matched ? entry : nullptr, from);
     }
 

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <netaio/detail/asio_compat.hpp>
+#include <netaio/message.hpp>
 
 #include <asio/io_context.hpp>
 #include <asio/steady_timer.hpp>
@@ -15,6 +16,7 @@
 #include <chrono>
 #include <exception>
 #include <functional>
+#include <optional>
 
 namespace netaio_test {
 
@@ -50,6 +52,19 @@ asio::awaitable<void> eventually(Condition condition, std::chrono::milliseconds 
         if (std::chrono::steady_clock::now() > until) FAIL("condition not reached within " << limit.count() << " ms");
         co_await pause(1ms);
     }
+}
+
+/// How often the cancellation sent at a handler deadline reached stuck_handler.
+inline int stuck_handler_cancellations = 0;
+
+/// A coroutine handler that would wait an hour. Cancelled, it counts the
+/// cancellation and still returns OK "too late": a reply that must never be sent.
+template <class Context>
+asio::awaitable<std::optional<netaio::Message>> stuck_handler(netaio::Message, Context) {
+    asio::steady_timer wait(co_await asio::this_coro::executor, std::chrono::hours(1));
+    auto [ec] = co_await wait.async_wait(netaio::detail::use_nothrow);
+    if (ec == asio::error::operation_aborted) ++stuck_handler_cancellations;
+    co_return netaio::make_ok_msg("too late");
 }
 
 }  // namespace netaio_test

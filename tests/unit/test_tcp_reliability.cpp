@@ -1466,6 +1466,80 @@ TEST_CASE("tcp reliability: E13 throwing handlers (plain and coroutine) yield ER
     });
 }
 
+TEST_CASE("tcp reliability: E13 a coroutine handler past handler_timeout is cancelled and answered ERROR \"handler timed out\"; "
+          "its late reply is dropped and the connection keeps serving",
+          "[tcp][reliability]") {
+    run_loopback([](asio::io_context& io) -> asio::awaitable<void> {
+        tcp_server_options o = fast_server();
+        o.handler_timeout = 150ms;
+        TCPServer server(io.get_executor(), o);
+        add_echo(server);
+        server.on({MessageType::REQUEST_URI, "stuck"}, netaio_test::stuck_handler<tcp_connection>);
+        server.start();
+        raw_socket s(io.get_executor());
+        co_await s.connect(server.local_port());
+        const int cancelled_before = netaio_test::stuck_handler_cancellations;
+        for (int round = 1; round <= 2; ++round) {
+            const auto sent_at = test_clock::now();
+            const std::error_code wec = co_await s.write(frame_builder(request_msg("stuck", "")).build());
+            CHECK_FALSE(wec);
+            std::optional<Message> r = co_await s.read_message();
+            const double waited = ms_since(sent_at);
+            INFO("round " << round << ", answered after " << waited << " ms");
+            REQUIRE(r);
+            CHECK(r->type() == MessageType::ERROR);
+            CHECK(text_of(r->body.content) == "handler timed out");
+            CHECK(waited >= 140);
+            CHECK(waited < 1000);
+            CHECK(server.stats().count(errc::handler_timeout) == static_cast<std::uint64_t>(round));
+            // The deadline's cancellation reached what the handler awaited.
+            co_await eventually([&] { return netaio_test::stuck_handler_cancellations == cancelled_before + round; });
+            // Same connection: the next reply is the echo, not the abandoned "too late".
+            const std::error_code wec2 = co_await s.write(frame_builder(request_msg("echo", "still here")).build());
+            CHECK_FALSE(wec2);
+            std::optional<Message> echo = co_await s.read_message();
+            REQUIRE(echo);
+            CHECK(echo->type() == MessageType::RESPOND_URI);
+            CHECK(text_of(echo->body.content) == "still here");
+        }
+        CHECK(server.stats().count(errc::handler_failed) == 0);
+        co_await server.stop();
+    });
+}
+
+TEST_CASE("tcp reliability: E13 a client's coroutine handler of server pushes past handler_timeout is abandoned; "
+          "receive_once() gets ERROR \"handler timed out\" and requests keep working",
+          "[tcp][reliability]") {
+    run_loopback([](asio::io_context& io) -> asio::awaitable<void> {
+        TCPServer server(io.get_executor(), fast_server());
+        add_echo(server);
+        server.start();
+        tcp_client_options co;
+        co.port = server.local_port();
+        co.handler_timeout = 100ms;
+        TCPClient client(io.get_executor(), co);
+        client.on({MessageType::NOTIFY_URI, "news"}, netaio_test::stuck_handler<peer_address>);
+        co_await client.connect();
+        co_await eventually([&] { return server.clients().size() == 1; });
+        const int cancelled_before = netaio_test::stuck_handler_cancellations;
+        const auto pushed_at = test_clock::now();
+        CHECK(server.broadcast(Message::prepare(Body::prepare("breaking", "news"), MessageType::NOTIFY_URI)) == 1);
+        std::optional<Message> r = co_await client.receive_once(std::nullopt, 2s);
+        const double waited = ms_since(pushed_at);
+        INFO("handler abandoned after " << waited << " ms");
+        REQUIRE(r);
+        CHECK(r->type() == MessageType::ERROR);
+        CHECK(text_of(r->body.content) == "handler timed out");
+        CHECK(waited >= 90);
+        CHECK(client.stats().count(errc::handler_timeout) == 1);
+        co_await eventually([&] { return netaio_test::stuck_handler_cancellations == cancelled_before + 1; });
+        // The reader is free again: a request on the same connection is answered.
+        Message echo = co_await client.request("echo", "after the push");
+        CHECK(text_of(echo.body.content) == "after the push");
+        co_await server.stop();
+    });
+}
+
 TEST_CASE("tcp reliability: E14 N pipelined requests beyond the queue cap are all answered, in order, none dropped (G1)",
           "[tcp][reliability]") {
     run_loopback([](asio::io_context& io) -> asio::awaitable<void> {

@@ -466,6 +466,35 @@ TEST_CASE("udp: replies to invalid input only when asked; auth failures never re
     });
 }
 
+TEST_CASE("udp: a coroutine handler past handler_timeout is cancelled; the sender gets ERROR \"handler timed out\" (E13)", "[udp]") {
+    run_loopback([](asio::io_context& io) -> asio::awaitable<void> {
+        udp_node_options o = loopback_node();
+        o.handler_timeout = 100ms;
+        UDPNode server(io.get_executor(), o);
+        server.on({MessageType::REQUEST_URI, "stuck"}, netaio_test::stuck_handler<peer_address>);
+        server.on({MessageType::REQUEST_URI, "echo"}, echo_reply);
+        server.start();
+        UDPNode client(io.get_executor(), loopback_node());
+        std::vector<Message> errors;
+        client.on(MessageType::ERROR, [&errors](const Message& m) { errors.push_back(m); });
+        client.start();
+        const peer_address to("127.0.0.1", server.local_port());
+        const int cancelled_before = netaio_test::stuck_handler_cancellations;
+        CHECK(client.send(Message::prepare(Body::prepare("", "stuck"), MessageType::REQUEST_URI), to));
+        // The node does not wait for its coroutine handlers: it answers meanwhile.
+        Message echo = co_await client.request("echo", to, "meanwhile");
+        CHECK(text(echo.body.content) == "meanwhile");
+        co_await eventually([&] { return !errors.empty(); });
+        CHECK(text(errors.front().body.content) == "handler timed out");
+        CHECK(server.stats().count(errc::handler_timeout) == 1);
+        co_await eventually([&] { return netaio_test::stuck_handler_cancellations == cancelled_before + 1; });
+        co_await netaio_test::pause(50ms);
+        CHECK(errors.size() == 1);  // the abandoned handler's late OK was never sent
+        server.stop();
+        client.stop();
+    });
+}
+
 TEST_CASE("udp: request timeout text names the address (B91)", "[udp]") {
     run_loopback([](asio::io_context& io) -> asio::awaitable<void> {
         UDPNode quiet(io.get_executor(), loopback_node());

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <netaio/detail/asio_compat.hpp>
+#include <netaio/detail/handler_deadline.hpp>
 #include <netaio/detail/pipeline.hpp>
 #include <netaio/handler.hpp>
 #include <netaio/logging.hpp>
@@ -112,6 +113,12 @@ public:
     /// plugin or the encoder fails - the message is then not sent.
     bool seal_into(bytes& frame, Message m, const handler_plugins* inner, const handler_plugins& outer_layer_used,
                    const plugin_context& ctx, const peer_address& to) {
+        return seal_in_place_into(frame, m, inner, outer_layer_used, ctx, to);
+    }
+
+    /// seal_into, sealing `m` itself: the caller keeps its buffers (to reuse them).
+    bool seal_in_place_into(bytes& frame, Message& m, const handler_plugins* inner, const handler_plugins& outer_layer_used,
+                            const plugin_context& ctx, const peer_address& to) {
         try {
             seal(m, inner, &outer_layer_used, ctx);
             return encode_counted(frame, m, to);
@@ -175,7 +182,7 @@ public:
     }
 
     /// Call a synchronous handler; a throwing handler yields an ERROR reply.
-    std::optional<Message> call_sync(const entry_type& entry, const Message& m, const Context& c) {
+    std::optional<Message> call_sync(const entry_type& entry, Message& m, const Context& c) {
         ++stats.handler_calls;
         try {
             return std::get<typename entry_type::sync_fn>(entry.fn)(m, c);
@@ -184,11 +191,42 @@ public:
         }
     }
 
+    /// Call a coroutine handler with a deadline (0: none). A handler that throws
+    /// yields ERROR "handler error"; one still running at its deadline is asked to
+    /// stop, abandoned, and yields ERROR "handler timed out" (RELIABILITY E13).
+    /// Either way the connection and the node live on.
+    asio::awaitable<std::optional<Message>> call_async(entry_ptr entry, Message m, Context c,
+                                                       std::chrono::milliseconds deadline) {
+        ++stats.handler_calls;
+        async_handler_outcome outcome = co_await run_with_deadline<Context>(
+            std::get<typename entry_type::async_fn>(entry->fn), std::move(m), std::move(c), deadline);
+        if (outcome.timed_out) co_return handler_timed_out(deadline);
+        if (outcome.failure) co_return handler_failed(outcome.failure);
+        co_return std::move(outcome.reply);
+    }
+
     /// The reply when a handler throws (the connection lives on).
     std::optional<Message> handler_failed(const char* what) {
         stats.add(errc::handler_failed);
         log.log(log_level::error, logger_name, [&] { return std::string("handler threw: ") + what; });
         return make_error_msg("handler error");
+    }
+    std::optional<Message> handler_failed(const std::exception_ptr& failure) {
+        try {
+            std::rethrow_exception(failure);
+        } catch (const std::exception& e) {
+            return handler_failed(e.what());
+        } catch (...) {
+            return handler_failed("an exception not derived from std::exception");
+        }
+    }
+
+    /// The reply when a coroutine handler outlives its deadline.
+    std::optional<Message> handler_timed_out(std::chrono::milliseconds deadline) {
+        stats.add(errc::handler_timeout);
+        log.log(log_level::warning, logger_name,
+                [&] { return "handler still running after " + std::to_string(deadline.count()) + " ms: abandoned"; });
+        return make_error_msg("handler timed out");
     }
 };
 

@@ -50,6 +50,7 @@ struct pending_request {
     handler_plugins plugins;       ///< the request's inner layer, applied to the reply once
     std::optional<Message> reply;
     std::error_code failure;
+    bytes spare_content;  ///< the sent request's content buffer, recycled by the reader
 
     /// Prepare for a new request (a recycled object).
     void reset(MessageType request_type, handler_plugins p) {

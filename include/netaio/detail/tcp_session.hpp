@@ -67,9 +67,9 @@ public:
         if (!force && !queue_has_room()) return false;
         queued_bytes_ += frame.size();
         queue_.push_back(std::move(frame));
-        // Start writing now when idle (asio tries the send at once); frames queued while
-        // a write is in flight, or while corked, leave together in the next one.
-        if (!writing_ && !corked_) flush();
+        // Frames queued while a write is in flight, or while corked, leave together in
+        // the next write; an idle connection writes once the current handlers are done.
+        if (!writing_ && !corked_) flush_soon();
         return true;
     }
 
@@ -186,6 +186,19 @@ private:
         return queue_.size() <= options_.max_queued_messages / 2 && queued_bytes_ <= options_.max_queued_bytes / 2;
     }
 
+    /// Write what is queued once the handlers already scheduled have run, rather than
+    /// now: when a read completes many requests, the coroutines it resumes each send
+    /// their next request, and all of those leave in one write instead of the first
+    /// alone and the rest in a second one (half the send syscalls when pipelining).
+    void flush_soon() {
+        if (flush_posted_) return;
+        flush_posted_ = true;
+        asio::post(socket_.get_executor(), [self = shared_from_this()] {
+            self->flush_posted_ = false;
+            self->flush();
+        });
+    }
+
     void flush() {
         if (!closed_ && !writing_ && queue_.empty() && close_after_flush_) return close(close_after_flush_reason_);
         if (closed_ || writing_ || queue_.empty()) return;
@@ -252,6 +265,7 @@ private:
     std::vector<asio::const_buffer> gather_;
     bool writing_ = false;
     bool corked_ = false;
+    bool flush_posted_ = false;  // a flush_soon() is pending
     async_signal drained_;
 
     steady::time_point last_frame_at_;
