@@ -418,7 +418,8 @@ private:
     /// cheap one); a coroutine handler is returned for the reader to await
     /// (run_coroutine_handler). `m` is the reader's recycled message.
     std::optional<coroutine_call> handle_frame(const std::shared_ptr<tcp_session>& s, const tcp_connection& conn, Message& m) {
-        // The peer is looked up once, before the handler runs (PROTOCOL §9.2).
+        // The peer is looked up once, before the handler runs (PROTOCOL §9.2); only
+        // a coroutine handler's reply looks it up again (it may be gone by then).
         const plugin_context ctx = core.context_for(peer_of(s->remote()));
         auto opened = core.open_and_route(m, s->remote(), ctx);
         if (!opened.dispatch) {

@@ -119,6 +119,43 @@ TEST_CASE("tcp: request_into reuses one reply Message; reply_in_place handlers; 
     });
 }
 
+TEST_CASE("tcp: requests issued in one turn of the executor leave in one write, and their replies in one write", "[tcp]") {
+    run_loopback([](asio::io_context& io) -> asio::awaitable<void> {
+        TCPServer server(io.get_executor(), loopback_server());
+        server.on({MessageType::REQUEST_URI, "echo"},
+                  [](Message& m) { return reply_in_place(m, MessageType::RESPOND_URI); });
+        server.start();
+        TCPClient client(io.get_executor(), {.port = server.local_port()});
+        co_await client.connect();
+        {
+            Message warm = co_await client.request("echo", "warm-up");
+            CHECK(text(warm.body.content) == "warm-up");
+        }
+        const std::uint64_t client_writes = client.stats().writes;
+        const std::uint64_t server_writes = server.stats().writes;
+        constexpr int n = 20;
+        int done = 0;
+        for (int i = 0; i < n; ++i)
+            asio::co_spawn(
+                io,
+                [](TCPClient& c, int i, int& finished) -> asio::awaitable<void> {
+                    Message r = co_await c.request("echo", std::to_string(i));
+                    CHECK(text(r.body.content) == std::to_string(i));
+                    ++finished;
+                }(client, i, done),
+                [](std::exception_ptr e) {
+                    if (e) std::rethrow_exception(e);
+                });
+        co_await eventually([&] { return done == n; });
+        // The 20 spawned coroutines each queue a request before the first write
+        // starts: one write out. The server reads them at once (loopback delivers
+        // the single segment whole) and corks its replies: one write back.
+        CHECK(client.stats().writes - client_writes == 1);
+        CHECK(server.stats().writes - server_writes == 1);
+        co_await server.stop();
+    });
+}
+
 TEST_CASE("tcp: routing - most specific key wins, once handlers are consumed (B4, B5, B6)", "[tcp]") {
     run_loopback([](asio::io_context& io) -> asio::awaitable<void> {
         TCPServer server(io.get_executor(), loopback_server());
