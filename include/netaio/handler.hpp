@@ -7,8 +7,7 @@
 //
 //     server.on({MessageType::REQUEST_URI, "echo"}, [](const Message& m) { return m; });
 //     server.on({MessageType::REQUEST_URI, "echo"}, [](Message& m) {  // reuses m's buffers
-//         m.header.message_type = MessageType::RESPOND_URI;
-//         return std::move(m);
+//         return reply_in_place(m, MessageType::RESPOND_URI);
 //     });
 //     server.on(MessageType::PUBLISH_URI, [](const Message& m, const tcp_connection& c) -> std::optional<Message> {...});
 //     server.on(MessageType::CREATE_URI, [](Message m, tcp_connection c) -> asio::awaitable<std::optional<Message>> {
