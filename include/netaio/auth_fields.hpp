@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <initializer_list>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -89,11 +90,16 @@ public:
             return;
         }
         // Each entry is a (str key, value) 2-tuple; packify sorts the encoded pairs.
-        std::vector<bytes> pairs(fields_.size());
-        bytes key_and_value[2];
+        // The scratch buffers are per thread and keep their capacity, so a node that
+        // sends authenticated messages does not allocate here once warm.
+        encode_scratch& scratch = scratch_for_this_thread();
+        if (scratch.pairs.size() < fields_.size()) scratch.pairs.resize(fields_.size());
+        const std::span<bytes> pairs(scratch.pairs.data(), fields_.size());
         for (std::size_t i = 0; i < fields_.size(); ++i) {
+            auto& key_and_value = scratch.key_and_value;
             key_and_value[0].clear();
             key_and_value[1].clear();
+            pairs[i].clear();
             packify::pack_into(key_and_value[0], packify::value(std::string_view(fields_[i].first)), {}, ec);
             if (!ec) packify::pack_into(key_and_value[1], fields_[i].second, {}, ec);
             if (ec || !packify::detail::append_container(pairs[i], packify::type_code::tuple, key_and_value)) {
@@ -157,6 +163,15 @@ public:
     }
 
 private:
+    struct encode_scratch {
+        std::vector<bytes> pairs;  // encoded (key, value) tuples, sorted before output
+        bytes key_and_value[2];
+    };
+    static encode_scratch& scratch_for_this_thread() {
+        thread_local encode_scratch scratch;
+        return scratch;
+    }
+
     std::vector<entry> fields_;
 };
 

@@ -8,6 +8,7 @@
 #include <catch2/catch.hpp>
 
 #include <iostream>
+#include <thread>
 
 using namespace netaio;
 using netaio_test::hex;
@@ -428,4 +429,36 @@ TEST_CASE("datagram decoder: exactly one frame per datagram", "[decoder]") {
     CHECK(ec == errc::trailing_bytes);
     (void)decode_datagram(bytes_view(frame.data(), frame.size() - 1), ec);
     CHECK(ec == errc::truncated_frame);
+}
+
+TEST_CASE("message: auth fields encode the same through the reused per-thread scratch as on a fresh thread", "[message]") {
+    // AuthFields::encode_into reuses per-thread buffers; a shorter or longer field
+    // set after another must not see the earlier one's leftovers.
+    const std::vector<std::vector<std::pair<std::string, std::string>>> cases{
+        {{"nonce", "0123456789abcdef"}, {"ts", "abcd"}, {"hmac", std::string(32, 'h')}},
+        {{"iv", "0123456789abcdef"}},
+        {{"e", "5"}, {"d", "4"}, {"c", "3"}, {"b", "2"}, {"a", std::string(300, 'a')}},
+        {},
+        {{"zz", ""}, {"a_much_longer_field_name_than_the_others", "x"}},
+        {{"nonce", "n"}, {"ts", "t"}, {"hmac", "h"}},
+    };
+    auto fields_of = [](const std::vector<std::pair<std::string, std::string>>& c) {
+        AuthFields f;
+        for (const auto& [k, v] : c) f.set(k, as_bytes_view(v));
+        return f;
+    };
+    for (int pass = 0; pass < 2; ++pass) {
+        for (const auto& c : cases) {
+            const AuthFields f = fields_of(c);
+            const bytes here = f.encode();
+            bytes fresh;
+            std::thread([&] { fresh = f.encode(); }).join();
+            CHECK(here == fresh);
+            std::error_code ec;
+            const AuthFields back = AuthFields::decode(here, auth_decode_options(), ec);
+            REQUIRE_FALSE(ec);
+            CHECK(back.size() == c.size());
+            for (const auto& [k, v] : c) CHECK(back.get_bytes(k).has_value());
+        }
+    }
 }
