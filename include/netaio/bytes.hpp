@@ -62,6 +62,12 @@ inline bytes from_hex(std::string_view hex) {
 
 namespace detail {
 
+/// Whether `view` points into `buffer`'s bytes (copying one into the other needs care).
+inline bool overlaps(bytes_view view, const bytes& buffer) noexcept {
+    return !view.empty() && !buffer.empty() && view.data() < buffer.data() + buffer.size() &&
+           buffer.data() < view.data() + view.size();
+}
+
 // Big-endian (network order) integer helpers. Callers check lengths first.
 inline void put_u16be(std::uint8_t* p, std::uint16_t v) noexcept {
     p[0] = static_cast<std::uint8_t>(v >> 8);

@@ -81,8 +81,8 @@ public:
         const std::size_t frame_end = auth_end + header_.body_length;
         if (!have_auth_) {
             if (available.size() < auth_end) return false;
-            auth_ = AuthFields::decode(available.subspan(header_size, header_.auth_length), limits_.auth_decoding, ec,
-                                       &last_cause_);
+            AuthFields::decode_into(auth_, available.subspan(header_size, header_.auth_length), limits_.auth_decoding,
+                                    ec, &last_cause_);
             if (ec) return fail();
             have_auth_ = true;
         }
@@ -99,8 +99,9 @@ public:
             return false;
         }
         out.header = header_;
-        out.auth_data = std::move(auth_);
-        auth_ = AuthFields();
+        // A swap, not a move: auth_ takes over the entries `out` had, whose storage
+        // the next frame's auth data is decoded into.
+        swap(out.auth_data, auth_);
         return true;
     }
 

@@ -46,15 +46,6 @@ struct byte_source {
     bytes to_bytes() const { return bytes(view.begin(), view.end()); }
 };
 
-namespace detail {
-
-inline bool overlaps(bytes_view view, const bytes& buffer) noexcept {
-    return !view.empty() && !buffer.empty() && view.data() < buffer.data() + buffer.size() &&
-           buffer.data() < view.data() + view.size();
-}
-
-}  // namespace detail
-
 struct Header {
     MessageType message_type = MessageType::REQUEST_URI;
     std::uint16_t auth_length = 0;

@@ -43,6 +43,8 @@ struct tcp_connection_options {
     queue_full_policy on_queue_full = queue_full_policy::drop_message;
     std::size_t read_chunk = 64u << 10;                 ///< bytes asked for per read
     bool no_delay = true;                               ///< TCP_NODELAY (request/response latency)
+    std::size_t send_buffer_size = 0;                   ///< SO_SNDBUF in bytes (0 = the system's default)
+    std::size_t receive_buffer_size = 0;                ///< SO_RCVBUF in bytes (0 = the system's default)
 };
 
 /// Called for every refused frame or closed connection, with its reason.

@@ -36,6 +36,7 @@
 #include <list>
 #include <map>
 #include <memory>
+#include <type_traits>
 #include <vector>
 
 NETAIO_BEGIN_NAMESPACE
@@ -202,11 +203,27 @@ public:
     // ---- sending ---------------------------------------------------------------------
 
     bool send(const Message& m, const peer_address& key, const send_options& opts) {
+        return send_impl<const Message&>(m, key, opts);
+    }
+    /// send(), sealing `m` itself (the plugins change its fields and body): no copy.
+    bool send_sealing(Message& m, const peer_address& key, const send_options& opts) {
+        return send_impl<Message&>(m, key, opts);
+    }
+
+    template <class M>
+    bool send_impl(M m, const peer_address& key, const send_options& opts) {
         auto s = session_for(key);
         if (!s || !s->is_open()) throw error(errc::not_connected, "no connection to " + key.host + ":" + std::to_string(key.port));
         const handler_plugins outer = core.outer_layer(opts.use_auth, opts.use_cipher);
+        const plugin_context ctx = core.context_for(peers_.table.by_address(key));
         bytes frame = s->take_buffer();
-        if (!core.frame_into(frame, m, &opts.plugins, outer, core.context_for(peers_.table.by_address(key)), key)) {
+        bool framed = false;
+        if constexpr (std::is_const_v<std::remove_reference_t<M>>) {
+            framed = core.frame_into(frame, m, &opts.plugins, outer, ctx, key);
+        } else {
+            framed = core.seal_in_place_into(frame, m, &opts.plugins, outer, ctx, key);
+        }
+        if (!framed) {
             s->recycle(std::move(frame));
             return false;
         }
@@ -225,8 +242,9 @@ public:
     }
 
     /// Send `reply` itself as the request (its body holds uri and content), then
-    /// wait for the reply to come back into it. Its buffers travel: the uri into the
-    /// pending-request table, the content to the reader (in exchange for the reply's).
+    /// wait for the reply to come back into it. The plugins seal `reply` in place,
+    /// and its buffers travel: a copy of the plaintext uri into the pending-request
+    /// table, the content and auth fields to the reader (in exchange for the reply's).
     static asio::awaitable<void> request_into(std::shared_ptr<tcp_client_impl> self, Message& reply, MessageType type,
                                               request_options opts) {
         const peer_address key = opts.server().value_or(self->default_key());
@@ -246,9 +264,18 @@ public:
         send_options send_opts{opts.use_auth(), opts.use_cipher(), opts.plugins()};
         reply.header = Header{type, 0, 0, 0};
         reply.auth_data.clear();
-        const bool sent = self->send(reply, key, send_opts);
-        bytes uri = std::move(reply.body.uri);
+        // The plugins seal `reply` itself (a cipher may encrypt the uri), so the
+        // plaintext uri, which replies are matched by, is kept first: in a buffer
+        // this waiter recycles.
+        bytes uri = std::move(waiter->spare_uri);
+        uri.assign(reply.body.uri.begin(), reply.body.uri.end());
+        const bool sent = self->send_sealing(reply, key, send_opts);
+        // What was sent is done with: its buffers wait in the waiter for the reader,
+        // which trades them for the reply's (so neither side allocates).
+        waiter->spare_uri = std::move(reply.body.uri);
         waiter->spare_content = std::move(reply.body.content);
+        swap(waiter->spare_auth, reply.auth_data);
+        reply.auth_data.clear();
         if (!sent) throw error(errc::encrypt_failed, "request could not be prepared");
         // Registered after the send: a reply is only read once this coroutine
         // suspends, and the table may keep the uri without copying it.
@@ -419,8 +446,11 @@ private:
                 w->fail(ec);
             } else {
                 // The reply takes the decoded buffers; the recycled message takes the
-                // request's uri and content buffers in exchange, so none is allocated.
-                Message reply(m.header, std::move(m.auth_data), Body(std::move(m.body.uri), std::move(m.body.content)));
+                // request's uri, content and auth-field buffers in exchange, so none
+                // is allocated.
+                Message reply(m.header, AuthFields(), Body(std::move(m.body.uri), std::move(m.body.content)));
+                swap(reply.auth_data, m.auth_data);
+                swap(m.auth_data, w->spare_auth);
                 m.body.uri = std::move(request_uri);
                 m.body.content = std::move(w->spare_content);
                 w->complete(std::move(reply));

@@ -466,6 +466,7 @@ private:
     static void reclaim_buffers(Message& into, Message& from) noexcept {
         if (from.body.uri.capacity() > into.body.uri.capacity()) into.body.uri.swap(from.body.uri);
         if (from.body.content.capacity() > into.body.content.capacity()) into.body.content.swap(from.body.content);
+        swap(into.auth_data, from.auth_data);  // the entries keep their storage for the next decode
     }
 
     void send_plain(const std::shared_ptr<tcp_session>& s, const Message& m) {

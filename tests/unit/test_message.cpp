@@ -7,7 +7,9 @@
 
 #include <catch2/catch.hpp>
 
+#include <array>
 #include <iostream>
+#include <random>
 #include <thread>
 
 using namespace netaio;
@@ -461,4 +463,199 @@ TEST_CASE("message: auth fields encode the same through the reused per-thread sc
             for (const auto& [k, v] : c) CHECK(back.get_bytes(k).has_value());
         }
     }
+}
+
+namespace {
+
+/// What AuthFields::decode must produce, straight from its definition: packify's
+/// general decoder, then a dict whose keys are all str, entries in wire order.
+struct auth_decoding {
+    std::error_code ec;
+    std::error_code cause;
+    std::vector<std::pair<std::string, packify::value>> entries;
+};
+
+auth_decoding reference_auth_decode(bytes_view data, const packify::decode_options& opts) {
+    auth_decoding r;
+    packify::value v = packify::unpack(data, opts, r.cause);
+    packify::dict* d = r.cause ? nullptr : v.get_if<packify::dict>();
+    if (!r.cause && !d) r.cause = make_error_code(errc::packify_type_mismatch);
+    if (d) {
+        for (auto& [k, val] : d->items) {
+            const std::string* key = k.get_if<std::string>();
+            if (!key) {
+                r.cause = make_error_code(errc::packify_type_mismatch);
+                r.entries.clear();
+                break;
+            }
+            r.entries.emplace_back(*key, val);
+        }
+    }
+    if (r.cause) r.ec = make_error_code(errc::malformed_auth);
+    return r;
+}
+
+auth_decoding actual_auth_decode(AuthFields& reused, bytes_view data, const packify::decode_options& opts) {
+    auth_decoding r;
+    AuthFields::decode_into(reused, data, opts, r.ec, &r.cause);
+    for (const auto& [k, v] : reused) r.entries.emplace_back(k, v);
+    return r;
+}
+
+bool same_decoding(const auth_decoding& a, const auth_decoding& b) {
+    return a.ec == b.ec && a.cause == b.cause && a.entries == b.entries;
+}
+
+/// A packify blob or container with chosen (possibly wider than needed) size categories.
+bytes blob_with(packify::type_code type, bytes_view data, std::uint8_t category) {
+    bytes out{static_cast<std::uint8_t>(category | static_cast<std::uint8_t>(type))};
+    packify::detail::append_sized(out, data.size(), packify::detail::category_width(category));
+    out.insert(out.end(), data.begin(), data.end());
+    return out;
+}
+bytes container_with(packify::type_code type, const std::vector<bytes>& items, std::uint8_t count_category,
+                     std::uint8_t item_category) {
+    bytes out{static_cast<std::uint8_t>(count_category | static_cast<std::uint8_t>(type)), item_category};
+    packify::detail::append_sized(out, items.size(), packify::detail::category_width(count_category));
+    for (const bytes& item : items)
+        packify::detail::append_sized(out, item.size(), packify::detail::category_width(item_category));
+    for (const bytes& item : items) out.insert(out.end(), item.begin(), item.end());
+    return out;
+}
+
+}  // namespace
+
+TEST_CASE("message: auth fields decode the same through the flat fast path as through packify's general decoder",
+          "[message][packify]") {
+    // AuthFields::decode_into parses the (str, bytes) dicts the bundled plugins send
+    // without building packify values, and hands everything else to the general
+    // decoder. Both must agree on every input: same entries in the same order, same
+    // error, same packify cause. Inputs: canonical and wide-category encodings of
+    // random dicts, and thousands of mutations of them, under strict, lenient and
+    // tiny limits; one AuthFields is reused throughout, as a reader does.
+    std::mt19937 rng(20261122);
+    auto pick = [&](std::size_t n) { return std::uniform_int_distribution<std::size_t>(0, n - 1)(rng); };
+    const std::vector<std::string> keys{"nonce", "ts", "hmac", "iv", "witness", "k", "", "ключ", "x_long_field_name_01"};
+    const std::array<std::uint8_t, 3> categories{0x40, 0x80, 0xC0};
+    using packify::type_code;
+
+    std::vector<bytes> inputs;
+    for (int i = 0; i < 300; ++i) {
+        const std::size_t n = pick(6);
+        std::vector<bytes> pairs;
+        packify::dict d;
+        for (std::size_t k = 0; k < n; ++k) {
+            const std::string& key = keys[pick(keys.size())];
+            bytes value(pick(40));
+            for (auto& b : value) b = static_cast<std::uint8_t>(pick(256));
+            packify::value v = pick(8) == 0 ? packify::value(static_cast<std::int64_t>(pick(1000))) : packify::value(value);
+            d.items.emplace_back(packify::value(key), v);
+            const std::uint8_t cat = categories[pick(3)];
+            const bytes encoded_value = v.get_if<bytes>() ? blob_with(type_code::bytes, value, cat) : packify::pack(v);
+            pairs.push_back(container_with(type_code::tuple, {blob_with(type_code::str, as_bytes_view(key), cat), encoded_value},
+                                           categories[pick(3)], categories[pick(3)]));
+        }
+        inputs.push_back(container_with(type_code::dict, pairs, categories[pick(3)], categories[pick(3)]));
+        std::error_code ec;
+        bytes canonical;
+        packify::pack_into(canonical, packify::value(d), {}, ec);
+        if (!ec) inputs.push_back(std::move(canonical));  // ec: a repeated key, not encodable as a dict
+    }
+    const std::size_t base_count = inputs.size();
+    for (std::size_t i = 0; i < base_count; ++i) {
+        for (int m = 0; m < 12; ++m) {
+            bytes mutated = inputs[i];
+            switch (pick(4)) {
+                case 0:
+                    if (!mutated.empty()) mutated[pick(mutated.size())] ^= static_cast<std::uint8_t>(1 + pick(255));
+                    break;
+                case 1: mutated.resize(pick(mutated.size() + 1)); break;
+                case 2: mutated.push_back(static_cast<std::uint8_t>(pick(256))); break;
+                default:
+                    if (!mutated.empty()) mutated[pick(mutated.size())] = static_cast<std::uint8_t>(pick(4));
+                    break;
+            }
+            inputs.push_back(std::move(mutated));
+        }
+    }
+
+    packify::decode_options tiny = auth_decode_options();
+    tiny.max_items = 3;
+    tiny.max_total_items = 7;
+    tiny.max_depth = 2;
+    tiny.max_input_bytes = 80;
+    const std::vector<packify::decode_options> option_sets{auth_decode_options(), packify::python_lenient_options(), tiny};
+
+    AuthFields reused;
+    std::size_t accepted = 0;
+    std::size_t disagreements = 0;
+    for (const auto& opts : option_sets) {
+        for (const bytes& in : inputs) {
+            const auth_decoding expected = reference_auth_decode(in, opts);
+            const auth_decoding got = actual_auth_decode(reused, in, opts);
+            if (!expected.ec) ++accepted;
+            if (!same_decoding(expected, got)) {
+                if (++disagreements <= 5) UNSCOPED_INFO("input " << to_hex(in));
+            }
+        }
+    }
+    CHECK(disagreements == 0);
+    // The corpus must exercise both outcomes in earnest.
+    CHECK(accepted > inputs.size() / 2);
+    CHECK(accepted < inputs.size() * option_sets.size());
+}
+
+TEST_CASE("message: AuthFields reuses its entries' storage across decodes, set() and clear()", "[message]") {
+    const AuthFields first{{"nonce", bytes(16, 1)}, {"ts", bytes(4, 2)}, {"hmac", bytes(32, 3)}};
+    const bytes wire = first.encode();
+    AuthFields reused;
+    std::error_code ec;
+    AuthFields::decode_into(reused, wire, auth_decode_options(), ec);
+    REQUIRE_FALSE(ec);
+    CHECK(reused == first);
+    std::vector<const std::uint8_t*> storage;
+    for (const auto& [k, v] : reused) storage.push_back(v.get_if<bytes>()->data());
+
+    // Same shape again, other values: decoded into the same buffers.
+    const AuthFields second{{"nonce", bytes(16, 7)}, {"ts", bytes(4, 8)}, {"hmac", bytes(32, 9)}};
+    AuthFields::decode_into(reused, second.encode(), auth_decode_options(), ec);
+    REQUIRE_FALSE(ec);
+    CHECK(reused == second);
+    std::size_t index = 0;
+    for (const auto& [k, v] : reused) CHECK(v.get_if<bytes>()->data() == storage[index++]);
+
+    // clear() keeps the entries as spare storage: set() fills them again.
+    reused.clear();
+    CHECK(reused.empty());
+    CHECK(reused.begin() == reused.end());
+    reused.set("iv", bytes(2, 5));  // fits in any of the spare buffers
+    CHECK(reused.size() == 1);
+    CHECK(reused.get_bytes("iv")->data() == storage[0]);
+    CHECK_FALSE(reused.contains("nonce"));
+
+    // set() from a view into the entry's own bytes, and erase() keeping the order.
+    reused.set("ts", bytes{1, 2, 3, 4});
+    reused.set("hmac", bytes{9});
+    reused.set("ts", reused.get_bytes("ts")->subspan(1));
+    const bytes_view ts = *reused.get_bytes("ts");
+    CHECK(bytes(ts.begin(), ts.end()) == bytes{2, 3, 4});
+    CHECK(reused.erase("iv"));
+    CHECK_FALSE(reused.erase("iv"));
+    std::vector<std::string> order;
+    for (const auto& [k, v] : reused) order.push_back(k);
+    CHECK(order == std::vector<std::string>{"ts", "hmac"});
+
+    // Copies take the live entries only; a moved-from AuthFields is empty and usable.
+    const AuthFields copy = reused;
+    CHECK(copy == reused);
+    CHECK(copy.size() == 2);
+    AuthFields moved = std::move(reused);
+    CHECK(moved.size() == 2);
+    CHECK(reused.empty());  // NOLINT(bugprone-use-after-move): documented state
+    reused.set("k", bytes{1});
+    CHECK(reused.size() == 1);
+    // A failed decode leaves it empty.
+    AuthFields::decode_into(moved, bytes{0x4d, 0x40, 0x01}, auth_decode_options(), ec);
+    CHECK(ec == errc::malformed_auth);
+    CHECK(moved.empty());
 }

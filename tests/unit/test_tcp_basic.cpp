@@ -341,6 +341,48 @@ TEST_CASE("tcp: pipelined frames are answered in order, replies batched", "[tcp]
     });
 }
 
+TEST_CASE("tcp: writes larger than the socket buffers finish asynchronously, every byte in order", "[tcp]") {
+    // The first request parks the server's reader in a slow handler, so nothing is
+    // read while the client queues ~2.9 MiB in one turn. With small socket buffers
+    // the kernel takes only part of that gathered write at once, and the rest must
+    // follow from the right offset; the replies go the same way.
+    run_loopback([](asio::io_context& io) -> asio::awaitable<void> {
+        tcp_connection_options small_buffers;
+        small_buffers.send_buffer_size = 16384;
+        small_buffers.receive_buffer_size = 16384;
+        tcp_server_options server_options = loopback_server();
+        server_options.connection = small_buffers;
+        TCPServer server(io.get_executor(), server_options);
+        server.on({MessageType::REQUEST_URI, "slow"}, slow_echo);
+        server.on({MessageType::REQUEST_URI, "big"}, echo_reply);
+        server.start();
+        TCPClient client(io.get_executor(), {.port = server.local_port(), .connection = small_buffers});
+        co_await client.connect();
+        constexpr int n = 48;
+        constexpr std::size_t size = 60000;
+        auto content_of = [](int i) {
+            std::string c(size, '\0');
+            for (std::size_t k = 0; k < size; ++k) c[k] = static_cast<char>('a' + (k * 7 + static_cast<std::size_t>(i)) % 26);
+            return c;
+        };
+        REQUIRE(client.send(Message::prepare(Body::prepare("100", "slow"), MessageType::REQUEST_URI)));
+        for (int i = 0; i < n; ++i)
+            REQUIRE(client.send(Message::prepare(Body::prepare(content_of(i), "big"), MessageType::REQUEST_URI)));
+        std::optional<Message> first = co_await client.receive_once(std::nullopt, 5s);
+        REQUIRE(first);
+        CHECK(text(first->body.content) == "100");
+        int intact = 0;
+        for (int i = 0; i < n; ++i) {
+            std::optional<Message> m = co_await client.receive_once(std::nullopt, 5s);
+            REQUIRE(m);
+            if (text(m->body.content) == content_of(i)) ++intact;
+        }
+        CHECK(intact == n);
+        CHECK(server.stats().count(errc::checksum_mismatch) == 0);
+        co_await server.stop();
+    });
+}
+
 TEST_CASE("tcp: subscribe, notify and unsubscribe (B37-B40)", "[tcp]") {
     run_loopback([](asio::io_context& io) -> asio::awaitable<void> {
         TCPServer server(io.get_executor(), loopback_server());

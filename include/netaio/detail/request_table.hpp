@@ -50,7 +50,11 @@ struct pending_request {
     handler_plugins plugins;       ///< the request's inner layer, applied to the reply once
     std::optional<Message> reply;
     std::error_code failure;
-    bytes spare_content;  ///< the sent request's content buffer, recycled by the reader
+    // The sent request's buffers, recycled: the reader takes the content and auth
+    // fields in exchange for the reply's, the next request keeps its uri in spare_uri.
+    bytes spare_content;
+    bytes spare_uri;
+    AuthFields spare_auth;
 
     /// Prepare for a new request (a recycled object).
     void reset(MessageType request_type, handler_plugins p) {

@@ -43,6 +43,13 @@ public:
         auto endpoint = socket_.remote_endpoint(ec);
         if (!ec) remote_ = peer_address{endpoint.address().to_string(), endpoint.port()};
         if (options_.no_delay) socket_.set_option(asio::ip::tcp::no_delay(true), ec);
+        if (options_.send_buffer_size > 0)
+            socket_.set_option(asio::socket_base::send_buffer_size(static_cast<int>(options_.send_buffer_size)), ec);
+        if (options_.receive_buffer_size > 0)
+            socket_.set_option(asio::socket_base::receive_buffer_size(static_cast<int>(options_.receive_buffer_size)), ec);
+        // flush() writes synchronously first and must never block (async operations
+        // are unaffected by this flag).
+        socket_.non_blocking(true, ec);
     }
 
     std::uint64_t id() const noexcept { return id_; }
@@ -206,12 +213,44 @@ private:
         write_started_at_ = steady::now();
         in_flight_ = queue_.size();
         gather_.clear();
-        for (const bytes& frame : queue_) gather_.emplace_back(asio::buffer(frame));
+        std::size_t total = 0;
+        for (const bytes& frame : queue_) {
+            gather_.emplace_back(asio::buffer(frame));
+            total += frame.size();
+        }
+        // First offer the bytes to the kernel here and now. The socket is non-blocking,
+        // so this never waits; when the kernel takes everything (the usual case: the
+        // send buffer has room) the write is over without an Asio operation, i.e.
+        // without a completion handler queued for a later turn of the executor.
+        std::error_code ec;
+        const std::size_t sent = gather_.size() == 1 ? socket_.write_some(gather_.front(), ec)
+                                                     : socket_.write_some(std::span<const asio::const_buffer>(gather_), ec);
+        if (!ec && sent == total && !close_after_flush_) {
+            finish_write(sent);
+            after_write();
+            return;
+        }
+        // The rest (or all of it, after an error: async_write reports it in order, from
+        // a later turn, as before) goes through async_write.
+        if (ec) {
+            async_write_rest(0);
+        } else {
+            async_write_rest(sent);
+        }
+    }
+
+    /// async_write what `gather_` holds past its first `already_sent` bytes.
+    void async_write_rest(std::size_t already_sent) {
+        std::size_t skip = already_sent;
+        std::size_t first = 0;
+        while (skip > 0 && skip >= gather_[first].size()) skip -= gather_[first++].size();
+        gather_.erase(gather_.begin(), gather_.begin() + static_cast<std::ptrdiff_t>(first));
+        if (skip > 0) gather_.front() += skip;
         // A span, not the vector: async_write copies its buffer sequence, and gather_
         // stays untouched until the write completes.
         const std::span<const asio::const_buffer> buffers(gather_);
-        asio::async_write(socket_, buffers, [self = shared_from_this()](std::error_code ec, std::size_t n) {
-            self->on_write_done(ec, n);
+        asio::async_write(socket_, buffers, [self = shared_from_this(), already_sent](std::error_code ec, std::size_t n) {
+            self->on_write_done(ec, already_sent + n);
         });
     }
 
@@ -221,15 +260,23 @@ private:
     }
 
     void on_write_done(std::error_code ec, std::size_t n) {
-        writing_ = false;
         if (closed_) {
+            writing_ = false;
             release_queue();
             return;
         }
         if (ec) {
+            writing_ = false;
             close(errc::connection_lost);
             return;
         }
+        finish_write(n);
+        after_write();
+    }
+
+    /// The frames of the write that just ended are out: recycle their buffers.
+    void finish_write(std::size_t n) {
+        writing_ = false;
         for (std::size_t i = 0; i < in_flight_; ++i) {
             queued_bytes_ -= queue_[i].size();
             recycle(std::move(queue_[i]));
@@ -237,6 +284,10 @@ private:
         queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(in_flight_));
         if (on_written) on_written(in_flight_, n);
         in_flight_ = 0;
+    }
+
+    /// Start the next write, or tell the waiters the queue has drained.
+    void after_write() {
         if (!queue_.empty()) {
             flush();
         } else {
