@@ -218,13 +218,17 @@ private:
             gather_.emplace_back(asio::buffer(frame));
             total += frame.size();
         }
-        // First offer the bytes to the kernel here and now. The socket is non-blocking,
-        // so this never waits; when the kernel takes everything (the usual case: the
-        // send buffer has room) the write is over without an Asio operation, i.e.
-        // without a completion handler queued for a later turn of the executor.
+        // A lone frame (request/response traffic) is first offered to the kernel here
+        // and now. The socket is non-blocking, so this never waits; when the kernel
+        // takes it all (the usual case) the write is over without an Asio operation,
+        // i.e. without a completion handler queued for a later turn of the executor.
+        // Several frames mean the peer is pipelining: those go through async_write,
+        // and what is queued until it completes joins the next write, so both sides
+        // keep streaming instead of taking turns with ever larger batches (measured:
+        // pipelined throughput halves when batches are written inline too).
+        if (gather_.size() > 1) return async_write_rest(0);
         std::error_code ec;
-        const std::size_t sent = gather_.size() == 1 ? socket_.write_some(gather_.front(), ec)
-                                                     : socket_.write_some(std::span<const asio::const_buffer>(gather_), ec);
+        const std::size_t sent = socket_.write_some(gather_.front(), ec);
         if (!ec && sent == total && !close_after_flush_) {
             finish_write(sent);
             after_write();
@@ -232,11 +236,7 @@ private:
         }
         // The rest (or all of it, after an error: async_write reports it in order, from
         // a later turn, as before) goes through async_write.
-        if (ec) {
-            async_write_rest(0);
-        } else {
-            async_write_rest(sent);
-        }
+        async_write_rest(ec ? 0 : sent);
     }
 
     /// async_write what `gather_` holds past its first `already_sent` bytes.
