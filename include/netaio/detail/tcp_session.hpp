@@ -213,11 +213,7 @@ private:
         write_started_at_ = steady::now();
         in_flight_ = queue_.size();
         gather_.clear();
-        std::size_t total = 0;
-        for (const bytes& frame : queue_) {
-            gather_.emplace_back(asio::buffer(frame));
-            total += frame.size();
-        }
+        for (const bytes& frame : queue_) gather_.emplace_back(asio::buffer(frame));
         // A lone frame (request/response traffic) is first offered to the kernel here
         // and now. The socket is non-blocking, so this never waits; when the kernel
         // takes it all (the usual case) the write is over without an Asio operation,
@@ -229,7 +225,7 @@ private:
         if (gather_.size() > 1) return async_write_rest(0);
         std::error_code ec;
         const std::size_t sent = socket_.write_some(gather_.front(), ec);
-        if (!ec && sent == total && !close_after_flush_) {
+        if (!ec && sent == gather_.front().size() && !close_after_flush_) {
             finish_write(sent);
             after_write();
             return;
