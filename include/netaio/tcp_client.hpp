@@ -13,6 +13,11 @@
 // per-connection inbox for receive_once(). The client never replies by itself
 // (BEHAVIOUR B57), except PEER_DISCOVERED under peer management. When a connection closes, its pending requests fail at once
 // with errc::connection_lost instead of waiting for their timeout.
+//
+// Writes: a request sent while no other request is in flight on its connection
+// (request/response lockstep) is written at once. Everything else queued in one
+// turn of the executor (pipelined requests, send() calls) leaves in one write
+// once the handlers already scheduled have run.
 #pragma once
 
 #include <netaio/detail/asio_compat.hpp>
@@ -49,7 +54,11 @@ public:
     using core_type = node_core<E, peer_address>;
 
     tcp_client_impl(asio::any_io_executor ex, tcp_client_options options)
-        : executor_(ex), options_(std::move(options)), sweep_timer_(ex), peers_{peer_table(options_.peers, options_.clock), {}} {
+        : executor_(ex),
+          options_(std::move(options)),
+          default_key_{options_.host, options_.port},
+          sweep_timer_(ex),
+          peers_{peer_table(options_.peers, options_.clock), {}} {
         if (options_.local_peer) peers_.table.set_local_id(options_.local_peer->id);
         core.outer = {options_.auth_plugin, options_.cipher_plugin};
         core.use_auth = options_.use_auth;
@@ -71,7 +80,7 @@ public:
         // Falsy host/port mean the defaults (BEHAVIOUR B49).
         return peer_address{host.empty() ? options_.host : std::move(host), port == 0 ? options_.port : port};
     }
-    peer_address default_key() const { return peer_address{options_.host, options_.port}; }
+    const peer_address& default_key() const noexcept { return default_key_; }
 
     // ---- connections -----------------------------------------------------------------
 
@@ -103,13 +112,8 @@ public:
         auto state = std::make_shared<connection_state>(s, self->executor_);
         self->connections_[key] = s;
         self->states_[key] = state;  // replaces the state of an earlier connection to this key
-        s->on_written = [weak = std::weak_ptr<tcp_client_impl>(self)](std::size_t frames, std::size_t n) {
-            if (auto me = weak.lock()) {
-                me->core.stats.frames_sent += frames;
-                ++me->core.stats.writes;
-                me->core.stats.bytes_sent += n;
-            }
-        };
+        if (key == self->default_key_) self->default_state_ = state;
+        s->write_stats = self->core.shared_stats;
         ++self->core.stats.connections_accepted;
         asio::co_spawn(self->executor_, read_loop(self, key, s, state), self->report("receive loop"));
         if (self->managing_) self->send_peer_message(MessageType::ADVERTISE_PEER, key);  // introduce ourselves (B50)
@@ -203,20 +207,19 @@ public:
     // ---- sending ---------------------------------------------------------------------
 
     bool send(const Message& m, const peer_address& key, const send_options& opts) {
-        return send_impl<const Message&>(m, key, opts);
-    }
-    /// send(), sealing `m` itself (the plugins change its fields and body): no copy.
-    bool send_sealing(Message& m, const peer_address& key, const send_options& opts) {
-        return send_impl<Message&>(m, key, opts);
-    }
-
-    template <class M>
-    bool send_impl(M m, const peer_address& key, const send_options& opts) {
         auto s = session_for(key);
         if (!s || !s->is_open()) throw error(errc::not_connected, "no connection to " + key.host + ":" + std::to_string(key.port));
+        return send_on<const Message&>(*s, m, key, opts);
+    }
+
+    /// Queue `m` on `s`, the open connection to `key`: framed from a copy when `M` is
+    /// const, else sealed in place (the plugins change its fields and body).
+    template <class M>
+    bool send_on(tcp_session& s, M m, const peer_address& key, const send_options& opts,
+                 tcp_session::write_timing timing = tcp_session::write_timing::end_of_turn) {
         const handler_plugins outer = core.outer_layer(opts.use_auth, opts.use_cipher);
         const plugin_context ctx = core.context_for(peers_.table.by_address(key));
-        bytes frame = s->take_buffer();
+        bytes frame = s.take_buffer();
         bool framed = false;
         if constexpr (std::is_const_v<std::remove_reference_t<M>>) {
             framed = core.frame_into(frame, m, &opts.plugins, outer, ctx, key);
@@ -224,10 +227,10 @@ public:
             framed = core.seal_in_place_into(frame, m, &opts.plugins, outer, ctx, key);
         }
         if (!framed) {
-            s->recycle(std::move(frame));
+            s.recycle(std::move(frame));
             return false;
         }
-        if (s->enqueue(std::move(frame))) return true;
+        if (s.enqueue(std::move(frame), /*force=*/false, timing)) return true;
         core.reject(errc::queue_full, key);
         return false;
     }
@@ -247,11 +250,13 @@ public:
     /// table, the content and auth fields to the reader (in exchange for the reply's).
     static asio::awaitable<void> request_into(std::shared_ptr<tcp_client_impl> self, Message& reply, MessageType type,
                                               request_options opts) {
-        const peer_address key = opts.server().value_or(self->default_key());
-        auto s = self->session_for(key);
-        if (!s || !s->is_open()) throw error(errc::not_connected, "no connection to " + key.host + ":" + std::to_string(key.port));
-        // A shared_ptr: the connection (and its state) may end while we wait.
-        auto state = self->states_.at(key);
+        // References: `opts` lives in this frame, the default key as long as `self`.
+        const peer_address& key = opts.server() ? *opts.server() : self->default_key();
+        // A shared_ptr, since the connection (and its state) may end while we wait.
+        const std::shared_ptr<connection_state> state = self->state_for(key);
+        if (!state || !state->session->is_open())
+            throw error(errc::not_connected, "no connection to " + key.host + ":" + std::to_string(key.port));
+        tcp_session& s = *state->session;
         if (state->requests.size() >= self->options_.max_pending_requests) {
             self->core.reject(errc::too_many_pending, key);
             throw error(errc::too_many_pending);
@@ -269,7 +274,14 @@ public:
         // this waiter recycles.
         bytes uri = std::move(waiter->spare_uri);
         uri.assign(reply.body.uri.begin(), reply.body.uri.end());
-        const bool sent = self->send_sealing(reply, key, send_opts);
+        // With no other request in flight on this connection, nothing is likely to
+        // join this one in the current turn (request/response lockstep): it is written
+        // at once instead of a turn later, which spares every such request a hop
+        // (64 connections, 32 B: about 3 % more round trips). Pipelined requests
+        // still gather into one write per turn.
+        const auto timing = state->requests.size() == 0 ? tcp_session::write_timing::now
+                                                        : tcp_session::write_timing::end_of_turn;
+        const bool sent = self->template send_on<Message&>(s, reply, key, send_opts, timing);
         // What was sent is done with: its buffers wait in the waiter for the reader,
         // which trades them for the reply's (so neither side allocates).
         waiter->spare_uri = std::move(reply.body.uri);
@@ -362,6 +374,14 @@ private:
             for (auto& w : inbox_waiters) w->timer.cancel();
         }
     };
+
+    /// The requests and inbox of the latest connection to `key` (nullptr: never connected).
+    const std::shared_ptr<connection_state>& state_for(const peer_address& key) const {
+        static const std::shared_ptr<connection_state> none;
+        if (&key == &default_key_) return default_state_;  // most requests: no map lookup
+        const auto found = states_.find(key);
+        return found == states_.end() ? none : found->second;
+    }
 
     detail::report_exceptions report(const char* what) { return core.reporter(this->weak_from_this(), what); }
 
@@ -509,10 +529,12 @@ private:
     asio::any_io_executor executor_;
     waiter_pool waiters_{executor_};
     tcp_client_options options_;
+    peer_address default_key_;  // (options_.host, options_.port)
     asio::steady_timer sweep_timer_;
     bool sweeping_ = false;
     std::map<peer_address, std::shared_ptr<tcp_session>> connections_;
     std::map<peer_address, std::shared_ptr<connection_state>> states_;  // by server key
+    std::shared_ptr<connection_state> default_state_;                  // states_[default_key_], if any
     peer_registry peers_;
     std::optional<peer_management_options> managing_;
     std::uint64_t next_id_ = 0;

@@ -293,13 +293,7 @@ private:
         ++per_ip_[ip];
         sessions_.emplace(s->id(), s);
         ++core.stats.connections_accepted;
-        s->on_written = [weak = std::weak_ptr<tcp_server_impl>(this->shared_from_this())](std::size_t frames, std::size_t n) {
-            if (auto self = weak.lock()) {
-                self->core.stats.frames_sent += frames;
-                ++self->core.stats.writes;
-                self->core.stats.bytes_sent += n;
-            }
-        };
+        s->write_stats = core.shared_stats;
         core.log.log(log_level::info, core.logger_name,
                      [&] { return "client connected from " + s->remote().host + ":" + std::to_string(s->remote().port); });
         asio::co_spawn(executor_, serve(this->shared_from_this(), s), report("connection"));
@@ -360,7 +354,6 @@ private:
                             const std::optional<coroutine_call> call = self->handle_frame(s, conn, incoming);
                             if (call) co_await self->run_coroutine_handler(s, conn, incoming, *call);
                         }
-                        s->resume_peer_clocks();
                         if (!s->is_open()) break;
                         continue;
                     }

@@ -30,6 +30,10 @@ namespace detail {
 template <message_type_enum E, class Context>
 class node_core {
 public:
+    node_core() = default;
+    node_core(const node_core&) = delete;  // `stats` refers to this node's own counters
+    node_core& operator=(const node_core&) = delete;
+
     using entry_type = handler_entry<Context>;
     using entry_ptr = std::shared_ptr<const entry_type>;
 
@@ -43,7 +47,10 @@ public:
     logger log;
     std::string logger_name;
     reject_callback on_reject;
-    node_stats stats;
+    // Held through a shared_ptr: the TCP sessions count their writes into it
+    // directly (no callback per write), and a session may outlive its node.
+    std::shared_ptr<node_stats> shared_stats = std::make_shared<node_stats>();
+    node_stats& stats = *shared_stats;
     message_type_set types = message_type_set::of<E>();
 
     /// The outer layer as enabled by the node's flags and a call's flags.

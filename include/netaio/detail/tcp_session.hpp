@@ -12,6 +12,7 @@
 #include <netaio/frame_decoder.hpp>
 #include <netaio/options.hpp>
 #include <netaio/peer.hpp>
+#include <netaio/stats.hpp>
 #include <netaio/version.hpp>
 
 #include <asio/buffer.hpp>
@@ -67,16 +68,26 @@ public:
         return queue_.size() < options_.max_queued_messages && queued_bytes_ < options_.max_queued_bytes;
     }
 
+    /// When an idle connection writes a queued frame.
+    enum class write_timing {
+        end_of_turn,  ///< once the handlers already scheduled have run: what they queue joins it
+        now,          ///< at once: nothing is expected to join it (see request_into)
+    };
+
     /// Queue one encoded frame. `force` ignores the caps (replies: the reader applies
     /// backpressure instead). False when the queue is full or the connection closed.
-    bool enqueue(bytes frame, bool force = false) {
+    bool enqueue(bytes frame, bool force = false, write_timing timing = write_timing::end_of_turn) {
         if (closed_) return false;
         if (!force && !queue_has_room()) return false;
         queued_bytes_ += frame.size();
         queue_.push_back(std::move(frame));
         // Frames queued while a write is in flight, or while corked, leave together in
-        // the next write; an idle connection writes once the current handlers are done.
-        if (!writing_ && !corked_) flush_soon();
+        // the next write.
+        if (writing_ || corked_) return true;
+        if (timing == write_timing::now)
+            flush();
+        else
+            flush_soon();
         return true;
     }
 
@@ -119,9 +130,12 @@ public:
 
     // ---- deadlines -----------------------------------------------------------------
 
-    /// Record the state after a read: call with the number of complete frames the read produced.
+    /// Record the state after a read and its handlers: call with the number of
+    /// complete frames the read produced. Back to waiting for the peer, so clocks
+    /// paused by pause_peer_clocks() restart here (one clock read per read, not per frame).
     void note_read(std::size_t frames_completed) {
         const auto now = steady::now();
+        peer_clocks_paused_ = false;
         if (frames_completed > 0) last_frame_at_ = now;
         const bool mid = decoder_.mid_frame();
         if (mid && (!mid_frame_ || frames_completed > 0)) frame_started_at_ = now;
@@ -130,16 +144,8 @@ public:
 
     /// The reader stops waiting for the peer: a handler runs, or our own outbound
     /// queue is full (backpressure). Neither is the peer's idleness or slowness, so
-    /// the idle and frame clocks stop until resume_peer_clocks().
+    /// the idle and frame clocks stop until the next note_read().
     void pause_peer_clocks() noexcept { peer_clocks_paused_ = true; }
-    /// Back to waiting for the peer: both clocks restart now.
-    void resume_peer_clocks() {
-        peer_clocks_paused_ = false;
-        const auto now = steady::now();
-        last_frame_at_ = now;
-        mid_frame_ = decoder_.mid_frame();
-        if (mid_frame_) frame_started_at_ = now;
-    }
 
     /// The reason a deadline has passed at `now`, if any.
     std::optional<errc> expired(steady::time_point now) const {
@@ -185,8 +191,8 @@ public:
 
     /// Called once when the session closes.
     std::function<void(errc)> on_close;
-    /// Called after each completed write with the bytes written.
-    std::function<void(std::size_t frames, std::size_t bytes)> on_written;
+    /// Where completed writes are counted (frames_sent, writes, bytes_sent): the node's.
+    std::shared_ptr<node_stats> write_stats;
 
 private:
     bool below_low_watermark() const noexcept {
@@ -210,7 +216,6 @@ private:
         if (!closed_ && !writing_ && queue_.empty() && close_after_flush_) return close(close_after_flush_reason_);
         if (closed_ || writing_ || queue_.empty()) return;
         writing_ = true;
-        write_started_at_ = steady::now();
         in_flight_ = queue_.size();
         gather_.clear();
         for (const bytes& frame : queue_) gather_.emplace_back(asio::buffer(frame));
@@ -237,6 +242,9 @@ private:
 
     /// async_write what `gather_` holds past its first `already_sent` bytes.
     void async_write_rest(std::size_t already_sent) {
+        // The write deadline clock starts here: an inline write that completes never
+        // needs it (one clock read less per frame).
+        write_started_at_ = steady::now();
         std::size_t skip = already_sent;
         std::size_t first = 0;
         while (skip > 0 && skip >= gather_[first].size()) skip -= gather_[first++].size();
@@ -278,7 +286,11 @@ private:
             recycle(std::move(queue_[i]));
         }
         queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(in_flight_));
-        if (on_written) on_written(in_flight_, n);
+        if (write_stats) {
+            write_stats->frames_sent += in_flight_;
+            ++write_stats->writes;
+            write_stats->bytes_sent += n;
+        }
         in_flight_ = 0;
     }
 
