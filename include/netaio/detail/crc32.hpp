@@ -65,6 +65,12 @@ inline std::uint32_t crc32_slice8(std::uint32_t c, const std::uint8_t* p, std::s
         p += 8;
         left -= 8;
     }
+    if (left >= 4) {  // four independent lookups instead of a chain of four
+        c ^= std::uint32_t{p[0]} | std::uint32_t{p[1]} << 8 | std::uint32_t{p[2]} << 16 | std::uint32_t{p[3]} << 24;
+        c = t[3][c & 0xFFu] ^ t[2][(c >> 8) & 0xFFu] ^ t[1][(c >> 16) & 0xFFu] ^ t[0][c >> 24];
+        p += 4;
+        left -= 4;
+    }
     while (left-- > 0) c = t[0][(c ^ *p++) & 0xFFu] ^ (c >> 8);
     return c;
 }
