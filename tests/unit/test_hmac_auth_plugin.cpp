@@ -11,6 +11,7 @@
 #include <iostream>
 #include <map>
 #include <random>
+#include <span>
 #include <string>
 #include <thread>
 #include <vector>
@@ -272,6 +273,50 @@ TEST_CASE("HMACAuthPlugin: make() nonce and ts reuse rule", "[hmac]") {
     outer.make(b, m.body);
     CHECK(bytes(a.get_bytes("nonce")->begin(), a.get_bytes("nonce")->end()) !=
           bytes(b.get_bytes("nonce")->begin(), b.get_bytes("nonce")->end()));
+}
+
+TEST_CASE("HMACAuthPlugin: make() matches a reference computation, fields reused", "[hmac]") {
+    // make() builds nonce and ts on the stack and writes them into recycled auth
+    // field storage. Compare it with the plain definition (PROTOCOL.md section 6)
+    // for random bodies and nonces, on one AuthFields reused throughout.
+    std::mt19937 rng(11);
+    hardened_fixture fx;
+    hmac_auth_options o = fx.options();
+    o.random.fill = [&rng](std::span<std::uint8_t> out) {
+        for (auto& b : out) b = static_cast<std::uint8_t>(rng());
+    };
+    const HMACAuthPlugin plugin(o);
+    auto random_bytes = [&rng](std::size_t max) {
+        bytes out(std::uniform_int_distribution<std::size_t>(0, max)(rng));
+        for (auto& b : out) b = static_cast<std::uint8_t>(rng());
+        return out;
+    };
+    AuthFields fields;
+    for (int i = 0; i < 200; ++i) {
+        const Body body{random_bytes(i % 2 ? 30 : 500), random_bytes(i % 7 ? 100 : 3000)};
+        INFO("case " << i << " uri " << body.uri.size() << " content " << body.content.size());
+        fields.clear();
+        const bool reuse_nonce = i % 3 == 0;  // an inner layer's nonce is kept
+        const bytes given_nonce = nonce_n(static_cast<std::uint8_t>(i));
+        if (reuse_nonce) fields.set("nonce", given_nonce);
+        *fx.now = vector_time + i;
+        plugin.make(fields, body);
+
+        const bytes nonce(fields.get_bytes("nonce")->begin(), fields.get_bytes("nonce")->end());
+        REQUIRE(nonce.size() == 16);
+        if (reuse_nonce) CHECK(nonce == given_nonce);
+        bytes ts(4);
+        detail::put_u32be(ts.data(), static_cast<std::uint32_t>(vector_time + i));
+        CHECK(bytes(fields.get_bytes("ts")->begin(), fields.get_bytes("ts")->end()) == ts);
+        bytes signed_part = ts;
+        detail::append_u16be(signed_part, static_cast<std::uint16_t>(body.uri.size()));
+        detail::append(signed_part, body.uri);
+        detail::append(signed_part, body.content);
+        const crypto::digest expected = crypto::hmac(crypto::sha256(to_bytes("a test secret of 32 bytes length")),
+                                                     nonce, bytes_view(signed_part));
+        CHECK(to_hex(*fields.get_bytes("hmac")) == to_hex(bytes_view(expected)));
+        CHECK_FALSE(plugin.check(fields, body));
+    }
 }
 
 TEST_CASE("HMACAuthPlugin: make() ts conversions", "[hmac]") {
