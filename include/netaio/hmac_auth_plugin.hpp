@@ -28,6 +28,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -136,17 +138,19 @@ public:
     /// when ts has another type, errc::field_too_large for a uri over 65535 bytes.
     void make(AuthFields& fields, const Body& body, const plugin_context& = {}) const {
         if (body.uri.size() > 0xFFFF) throw netaio::error(errc::field_too_large, "HMACAuthPlugin: uri over 65535 bytes");
-        bytes nonce;
+        // Nonce and ts are built on the stack; set() then copies them into the
+        // storage the fields already have, so signing allocates nothing once warm.
+        std::array<std::uint8_t, nonce_size> nonce;
         if (auto existing = fields.get_bytes(options_.nonce_field); existing && existing->size() == nonce_size)
-            nonce.assign(existing->begin(), existing->end());
+            std::copy(existing->begin(), existing->end(), nonce.begin());
         else
-            nonce = options_.random.random_bytes(nonce_size);
+            options_.random.fill_bytes(nonce);
 
         std::uint8_t ts4[ts_size];
         detail::put_u32be(ts4, timestamp_for_make(fields));
 
         const crypto::digest mac = mac_of(nonce, bytes_view(ts4, ts_size), body);
-        fields.set(options_.nonce_field, nonce);
+        fields.set(options_.nonce_field, bytes_view(nonce));
         fields.set(options_.ts_field, bytes_view(ts4, ts_size));
         fields.set(options_.hmac_field, bytes_view(mac));
     }
@@ -207,9 +211,7 @@ public:
         //    with the same secret). An entry is kept until its ts leaves the window,
         //    after which the window itself rejects a replay.
         if (!replay_) return {};
-        bytes replay_key(mac->begin(), mac->end());
-        detail::append(replay_key, as_bytes_view(options_.hmac_field));
-        return replay_->insert(replay_key, ts_seconds + options_.freshness_window->count(), now);
+        return replay_->insert(replay_key(*mac), ts_seconds + options_.freshness_window->count(), now);
     }
 
     /// The AUTH_ERROR reply: uri "ERROR", content "HMAC auth failed".
@@ -246,6 +248,15 @@ private:
         std::uint8_t uri_length[2];
         detail::put_u16be(uri_length, static_cast<std::uint16_t>(body.uri.size()));
         return crypto::hmac(prepared_, nonce, {ts, bytes_view(uri_length, 2), body.uri, body.content});
+    }
+
+    // MAC || hmac field name, in a per-thread buffer that keeps its capacity (the
+    // cache hashes the id, so the view need only last for the insert).
+    bytes_view replay_key(bytes_view mac) const {
+        thread_local bytes key;
+        key.assign(mac.begin(), mac.end());
+        detail::append(key, as_bytes_view(options_.hmac_field));
+        return key;
     }
 
     // The ts make() signs: the existing field (int or big-endian bytes) or the clock.

@@ -24,6 +24,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -96,18 +97,20 @@ public:
         if (wire_payload > max_body_payload())
             throw netaio::error(errc::content_too_long, "Content + uri is too long for encapsulation");
 
-        const bytes iv = options_.random.random_bytes(crypto::iv_size);
+        // Random draws in Python's order (iv, then the split point), all before the
+        // body changes, so a throwing random source leaves the message as it was.
+        std::array<std::uint8_t, crypto::iv_size> iv;
+        options_.random.fill_bytes(iv);
         if (options_.encrypt_uri) {
-            bytes ct;
-            ct.reserve(wire_payload);
-            detail::append_uri_plaintext(ct, body);
-            crypto::symcrypt_in_place(prepared_, iv, ct);
-            // The plaintext has a 2-byte prefix, so len(ct) >= 2 and [1, len-1] is never empty.
-            detail::split_ciphertext_into(body, std::move(ct), options_.random);
+            // The plaintext has a 2-byte prefix, so wire_payload >= 2 and [1, len-1] is never empty.
+            const std::size_t split = detail::draw_split_point(wire_payload, options_.random);
+            detail::move_uri_into_content(body);
+            crypto::symcrypt_in_place(prepared_, iv, body.content);
+            detail::cut_content_at(body, split);
         } else {
             crypto::symcrypt_in_place(prepared_, iv, body.content);
         }
-        message.auth_data.set(options_.iv_field, iv);
+        message.auth_data.set(options_.iv_field, bytes_view(iv));
         refresh_header(message);
     }
 
@@ -120,9 +123,13 @@ public:
         Body& body = message.body;
         if (options_.encrypt_uri) {
             if (body.uri.size() + body.content.size() < 2) return make_error_code(errc::decrypt_failed);
-            bytes pt = detail::joined_ciphertext(body);
-            crypto::symcrypt_in_place(prepared_, *iv, pt);
-            if (!detail::restore_uri_plaintext(body, std::move(pt))) return make_error_code(errc::decrypt_failed);
+            // Decrypted in the content buffer; the wire uri stays until the plaintext checks out.
+            detail::join_uri_into_content(body);
+            crypto::symcrypt_in_place(prepared_, *iv, body.content);
+            if (!detail::restore_uri_from_content(body)) {
+                undo_join(body, *iv);
+                return make_error_code(errc::decrypt_failed);
+            }
         } else {
             crypto::symcrypt_in_place(prepared_, *iv, body.content);
         }
@@ -145,6 +152,13 @@ private:
                                std::to_string(o.min_key_length) + " bytes); use a longer key or set min_key_length = 0");
         if (o.iv_field.empty()) detail::bad_config("Sha256StreamCipherPlugin: iv_field must not be empty");
         return o;
+    }
+
+    // Back to the received body after a failed decryption: the keystream XOR is its
+    // own inverse, and the content then starts with the (unchanged) wire uri.
+    void undo_join(Body& body, bytes_view iv) const {
+        crypto::symcrypt_in_place(prepared_, iv, body.content);
+        body.content.erase(body.content.begin(), body.content.begin() + static_cast<std::ptrdiff_t>(body.uri.size()));
     }
 
     // Keep the header describing the body, as Python's Message.prepare does for the

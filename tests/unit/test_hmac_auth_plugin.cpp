@@ -7,9 +7,14 @@
 
 #include <catch2/catch.hpp>
 
+#include <atomic>
 #include <iostream>
 #include <map>
+#include <random>
+#include <span>
 #include <string>
+#include <thread>
+#include <vector>
 
 using namespace netaio;
 using netaio_test::auth_fields_of;
@@ -268,6 +273,50 @@ TEST_CASE("HMACAuthPlugin: make() nonce and ts reuse rule", "[hmac]") {
     outer.make(b, m.body);
     CHECK(bytes(a.get_bytes("nonce")->begin(), a.get_bytes("nonce")->end()) !=
           bytes(b.get_bytes("nonce")->begin(), b.get_bytes("nonce")->end()));
+}
+
+TEST_CASE("HMACAuthPlugin: make() matches a reference computation, fields reused", "[hmac]") {
+    // make() builds nonce and ts on the stack and writes them into recycled auth
+    // field storage. Compare it with the plain definition (PROTOCOL.md section 6)
+    // for random bodies and nonces, on one AuthFields reused throughout.
+    std::mt19937 rng(11);
+    hardened_fixture fx;
+    hmac_auth_options o = fx.options();
+    o.random.fill = [&rng](std::span<std::uint8_t> out) {
+        for (auto& b : out) b = static_cast<std::uint8_t>(rng());
+    };
+    const HMACAuthPlugin plugin(o);
+    auto random_bytes = [&rng](std::size_t max) {
+        bytes out(std::uniform_int_distribution<std::size_t>(0, max)(rng));
+        for (auto& b : out) b = static_cast<std::uint8_t>(rng());
+        return out;
+    };
+    AuthFields fields;
+    for (int i = 0; i < 200; ++i) {
+        const Body body{random_bytes(i % 2 ? 30 : 500), random_bytes(i % 7 ? 100 : 3000)};
+        INFO("case " << i << " uri " << body.uri.size() << " content " << body.content.size());
+        fields.clear();
+        const bool reuse_nonce = i % 3 == 0;  // an inner layer's nonce is kept
+        const bytes given_nonce = nonce_n(static_cast<std::uint8_t>(i));
+        if (reuse_nonce) fields.set("nonce", given_nonce);
+        *fx.now = vector_time + i;
+        plugin.make(fields, body);
+
+        const bytes nonce(fields.get_bytes("nonce")->begin(), fields.get_bytes("nonce")->end());
+        REQUIRE(nonce.size() == 16);
+        if (reuse_nonce) CHECK(nonce == given_nonce);
+        bytes ts(4);
+        detail::put_u32be(ts.data(), static_cast<std::uint32_t>(vector_time + i));
+        CHECK(bytes(fields.get_bytes("ts")->begin(), fields.get_bytes("ts")->end()) == ts);
+        bytes signed_part = ts;
+        detail::append_u16be(signed_part, static_cast<std::uint16_t>(body.uri.size()));
+        detail::append(signed_part, body.uri);
+        detail::append(signed_part, body.content);
+        const crypto::digest expected = crypto::hmac(crypto::sha256(to_bytes("a test secret of 32 bytes length")),
+                                                     nonce, bytes_view(signed_part));
+        CHECK(to_hex(*fields.get_bytes("hmac")) == to_hex(bytes_view(expected)));
+        CHECK_FALSE(plugin.check(fields, body));
+    }
 }
 
 TEST_CASE("HMACAuthPlugin: make() ts conversions", "[hmac]") {
@@ -544,4 +593,149 @@ TEST_CASE("HMACAuthPlugin: through any_auth_plugin", "[hmac][plugin]") {
     CHECK_THROWS_AS(empty.check(m.auth_data, m.body, {}), netaio::error);
     any_auth_plugin null_shared = std::shared_ptr<HMACAuthPlugin>();
     CHECK_FALSE(null_shared);
+}
+
+// The replay cache on its own (every auth plugin's cache; its table and expiry
+// heap are exercised here directly rather than through a plugin).
+
+namespace {
+
+bytes id_of(std::string_view text) { return to_bytes(text); }
+
+// A straightforward model of replay_cache's documented semantics, for the
+// differential test: ids in a map, expired entries dropped at each insert.
+struct replay_model {
+    std::size_t capacity;
+    std::map<bytes, std::int64_t> entries;
+
+    std::error_code insert(const bytes& id, std::int64_t expires_at, std::int64_t now) {
+        std::erase_if(entries, [now](const auto& e) { return e.second < now; });
+        if (entries.count(id)) return make_error_code(errc::replayed);
+        if (entries.size() >= capacity) return make_error_code(errc::replay_cache_full);
+        entries.emplace(id, expires_at);
+        return {};
+    }
+    bool contains(const bytes& id, std::int64_t now) const {
+        auto it = entries.find(id);
+        return it != entries.end() && it->second >= now;
+    }
+};
+
+}  // namespace
+
+TEST_CASE("replay_cache: capacity bound, fail closed, duplicates before fullness", "[replay]") {
+    replay_cache cache(3);
+    CHECK(cache.capacity() == 3);
+    CHECK_FALSE(cache.insert(id_of("a"), 100, 0));
+    CHECK_FALSE(cache.insert(id_of("b"), 100, 0));
+    CHECK_FALSE(cache.insert(id_of("c"), 100, 0));
+    CHECK(cache.insert(id_of("d"), 100, 0) == errc::replay_cache_full);
+    CHECK(cache.insert(id_of("a"), 100, 0) == errc::replayed);  // a duplicate is a replay, even when full
+    CHECK(cache.size() == 3);
+    CHECK_FALSE(cache.contains(id_of("d"), 0));
+
+    replay_cache none(0);
+    CHECK(none.insert(id_of("a"), 100, 0) == errc::replay_cache_full);
+    CHECK_FALSE(none.contains(id_of("a"), 0));
+    CHECK(none.size() == 0);
+}
+
+TEST_CASE("replay_cache: entries expire by their own time, not by insertion order", "[replay]") {
+    replay_cache cache(2);
+    CHECK_FALSE(cache.insert(id_of("late"), 100, 0));
+    CHECK_FALSE(cache.insert(id_of("early"), 50, 0));
+    CHECK(cache.contains(id_of("early"), 50));  // the expiry time is inclusive
+    CHECK_FALSE(cache.contains(id_of("early"), 51));
+    CHECK(cache.size() == 2);  // expired entries stay until the next insert
+
+    // At 51 "early" has expired and makes room; "late" (inserted first) stays.
+    CHECK_FALSE(cache.insert(id_of("next"), 200, 51));
+    CHECK(cache.size() == 2);
+    CHECK(cache.insert(id_of("late"), 100, 51) == errc::replayed);
+    // Full until "late" runs out: still there at 100 (inclusive), gone at 101.
+    CHECK(cache.insert(id_of("early"), 300, 52) == errc::replay_cache_full);
+    CHECK(cache.insert(id_of("early"), 300, 100) == errc::replay_cache_full);
+    CHECK_FALSE(cache.insert(id_of("early"), 300, 101));
+    CHECK_FALSE(cache.contains(id_of("late"), 101));
+    CHECK(cache.contains(id_of("next"), 101));
+    CHECK(cache.contains(id_of("early"), 101));
+    CHECK(cache.size() == 2);
+}
+
+TEST_CASE("replay_cache: ids of any length are told apart", "[replay]") {
+    replay_cache cache(64);
+    const std::vector<bytes> ids = {bytes{},       bytes{0x00},  bytes{0x00, 0x00}, id_of("a"),   id_of("ab"),
+                                    id_of("abc"),  id_of("abd"), id_of("ba"),       bytes(32, 7), bytes(33, 7),
+                                    bytes(1000, 7), bytes(4096, 0xFF)};
+    for (const bytes& id : ids) CHECK_FALSE(cache.insert(id, 10, 0));
+    for (const bytes& id : ids) {
+        CHECK(cache.contains(id, 0));
+        CHECK(cache.insert(id, 10, 0) == errc::replayed);
+    }
+    CHECK(cache.size() == ids.size());
+}
+
+TEST_CASE("replay_cache: many inserts with expiry wrap around the table and heap", "[replay]") {
+    // A sliding window: at time t the entries of t - 9 .. t are live (10 per second),
+    // so the table keeps being filled and emptied far beyond its size.
+    replay_cache cache(100);
+    auto id_at = [](int t, int k) { return to_bytes("msg-" + std::to_string(t) + "-" + std::to_string(k)); };
+    for (int t = 0; t < 500; ++t) {
+        for (int k = 0; k < 10; ++k) REQUIRE_FALSE(cache.insert(id_at(t, k), t + 9, t));
+        REQUIRE(cache.size() <= 100);
+        if (t >= 9) {
+            CHECK(cache.insert(id_at(t - 9, 3), t + 9, t) == errc::replayed);  // oldest live second
+            CHECK(cache.contains(id_at(t - 9, 9), t));
+        }
+        if (t >= 10) CHECK_FALSE(cache.contains(id_at(t - 10, 0), t));  // expired
+    }
+    // Every live entry is still found after all that churn; the expired ones are not.
+    for (int t = 490; t < 500; ++t)
+        for (int k = 0; k < 10; ++k) CHECK(cache.insert(id_at(t, k), 600, 499) == errc::replayed);
+    CHECK(cache.size() == 100);
+    CHECK(cache.insert(id_at(0, 0), 600, 499) == errc::replay_cache_full);
+    cache.clear();
+    CHECK(cache.size() == 0);
+    CHECK_FALSE(cache.contains(id_at(499, 0), 499));
+    CHECK_FALSE(cache.insert(id_at(499, 0), 600, 499));
+}
+
+TEST_CASE("replay_cache: random operations agree with a straightforward model", "[replay]") {
+    std::mt19937 rng(20240607);
+    for (std::size_t capacity : {std::size_t{1}, std::size_t{7}, std::size_t{64}, std::size_t{300}}) {
+        replay_cache cache(capacity);
+        replay_model model{capacity, {}};
+        std::int64_t now = 0;
+        for (int step = 0; step < 20000; ++step) {
+            // Ids from a pool small enough for frequent duplicates, of varying length.
+            const auto n = std::uniform_int_distribution<int>(0, 3 * static_cast<int>(capacity) + 5)(rng);
+            bytes id = to_bytes(std::to_string(n));
+            id.resize(id.size() + static_cast<std::size_t>(n % 40), static_cast<std::uint8_t>(n));
+            now += std::uniform_int_distribution<int>(0, 2)(rng);
+            const std::int64_t expires_at = now + std::uniform_int_distribution<int>(-1, 30)(rng);
+            if (rng() % 4 == 0) {
+                REQUIRE(cache.contains(id, now) == model.contains(id, now));
+            } else {
+                REQUIRE(cache.insert(id, expires_at, now) == model.insert(id, expires_at, now));
+                REQUIRE(cache.size() == model.entries.size());
+            }
+        }
+    }
+}
+
+TEST_CASE("replay_cache: concurrent inserts from several threads", "[replay]") {
+    replay_cache cache(4000);
+    std::vector<std::thread> threads;
+    std::atomic<int> accepted{0};
+    for (int t = 0; t < 4; ++t)
+        threads.emplace_back([&, t] {
+            // Each thread inserts its own ids and everybody's shared ones.
+            for (int i = 0; i < 500; ++i) {
+                if (!cache.insert(to_bytes("own-" + std::to_string(t) + "-" + std::to_string(i)), 10, 0)) ++accepted;
+                if (!cache.insert(to_bytes("shared-" + std::to_string(i)), 10, 0)) ++accepted;
+            }
+        });
+    for (auto& th : threads) th.join();
+    CHECK(accepted == 4 * 500 + 500);  // each shared id exactly once
+    CHECK(cache.size() == 2500);
 }

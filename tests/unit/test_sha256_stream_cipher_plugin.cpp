@@ -11,6 +11,9 @@
 
 #include <iostream>
 #include <optional>
+#include <random>
+#include <span>
+#include <stdexcept>
 #include <string>
 
 using namespace netaio;
@@ -347,6 +350,83 @@ TEST_CASE("Sha256StreamCipherPlugin: round trips, split points and header upkeep
     with_uri.encrypt(a, {});
     with_uri.encrypt(b, {});
     CHECK(to_hex(*a.auth_data.get_bytes("iv")) != to_hex(*b.auth_data.get_bytes("iv")));
+}
+
+TEST_CASE("Sha256StreamCipherPlugin: in-place encryption matches a reference computation, buffers reused",
+          "[cipher]") {
+    // The plugin encrypts and decrypts inside the message's own buffers. Compare it
+    // with the plain definition (PROTOCOL.md section 7) for random bodies, reusing one
+    // message and one received message throughout, so that buffers left over from
+    // larger or smaller earlier messages are exercised too.
+    std::mt19937 rng(7);
+    std::optional<std::uint32_t> last_split;
+    sha256_stream_cipher_options o = test_key_options();
+    o.random.fill = [&rng](std::span<std::uint8_t> out) {
+        for (auto& b : out) b = static_cast<std::uint8_t>(rng());
+    };
+    o.random.uniform = [&rng, &last_split](std::uint32_t low, std::uint32_t high) {
+        last_split = std::uniform_int_distribution<std::uint32_t>(low, high)(rng);
+        return *last_split;
+    };
+    sha256_stream_cipher_options clear_options = o;
+    clear_options.encrypt_uri = false;
+    const Sha256StreamCipherPlugin with_uri(o);
+    const Sha256StreamCipherPlugin clear_uri(clear_options);
+
+    auto random_bytes = [&rng](std::size_t max) {
+        bytes out(std::uniform_int_distribution<std::size_t>(0, max)(rng));
+        for (auto& b : out) b = static_cast<std::uint8_t>(rng());
+        return out;
+    };
+    Message m;
+    Message received;
+    for (int i = 0; i < 300; ++i) {
+        const bool encrypt_uri = i % 3 != 0;
+        const Body original{random_bytes(i % 2 ? 40 : 300), random_bytes(i % 5 ? 100 : 5000)};
+        INFO("case " << i << " uri " << original.uri.size() << " content " << original.content.size());
+        m.body.uri.assign(original.uri.begin(), original.uri.end());
+        m.body.content.assign(original.content.begin(), original.content.end());
+        m.auth_data.clear();
+        last_split.reset();
+        (encrypt_uri ? with_uri : clear_uri).encrypt(m, {});
+
+        const bytes iv(m.auth_data.get_bytes("iv").value().begin(), m.auth_data.get_bytes("iv").value().end());
+        REQUIRE(iv.size() == crypto::iv_size);
+        bytes plaintext;
+        if (encrypt_uri)
+            detail::append_uri_plaintext(plaintext, original);  // u16be(len(uri)) || uri || content
+        else
+            detail::append(plaintext, original.content);
+        const bytes ct = crypto::symcrypt(with_uri.plugin_key(), iv, plaintext);
+        if (encrypt_uri) {
+            REQUIRE(last_split.has_value());
+            const auto split = static_cast<std::ptrdiff_t>(*last_split);
+            CHECK(m.body.uri == bytes(ct.begin(), ct.begin() + split));
+            CHECK(m.body.content == bytes(ct.begin() + split, ct.end()));
+        } else {
+            CHECK_FALSE(last_split.has_value());
+            CHECK(m.body.uri == original.uri);
+            CHECK(m.body.content == ct);
+        }
+        CHECK(m.header.body_length == m.body.size());
+        CHECK(m.header.checksum == m.body_checksum());
+
+        received.body.uri.assign(m.body.uri.begin(), m.body.uri.end());
+        received.body.content.assign(m.body.content.begin(), m.body.content.end());
+        received.auth_data = m.auth_data;
+        CHECK_FALSE((encrypt_uri ? with_uri : clear_uri).decrypt(received, {}));
+        CHECK(received.body == original);
+    }
+}
+
+TEST_CASE("Sha256StreamCipherPlugin: a throwing random source leaves the message unchanged", "[cipher]") {
+    sha256_stream_cipher_options o = test_key_options();
+    o.random.uniform = [](std::uint32_t, std::uint32_t) -> std::uint32_t { throw std::runtime_error("no entropy"); };
+    const Sha256StreamCipherPlugin plugin(o);
+    Message m = Message::prepare(Body::prepare("hello", "echo"), MessageType::REQUEST_URI);
+    const Message before = m;
+    CHECK_THROWS_AS(plugin.encrypt(m, {}), std::runtime_error);
+    CHECK(m == before);
 }
 
 TEST_CASE("Sha256StreamCipherPlugin: configuration", "[cipher]") {

@@ -15,6 +15,7 @@
 #include <netaio/random.hpp>
 #include <netaio/version.hpp>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <utility>
@@ -57,6 +58,56 @@ inline bool restore_uri_plaintext(Body& body, bytes pt) {
     body.uri.assign(pt.begin() + 2, pt.begin() + 2 + static_cast<std::ptrdiff_t>(uri_length));
     pt.erase(pt.begin(), pt.begin() + 2 + static_cast<std::ptrdiff_t>(uri_length));
     body.content = std::move(pt);
+    return true;
+}
+
+// In-place forms of the above for ciphers whose ciphertext is as long as the
+// plaintext (Sha256StreamCipherPlugin): the body's own buffers hold the plaintext
+// and the ciphertext, so once they have grown to the traffic's sizes a message
+// is encrypted and decrypted without allocating.
+
+/// The cut point for a ciphertext of `length` bytes: one uniform draw in
+/// [1, length - 1], as split_ciphertext_into makes. Requires length >= 2.
+inline std::size_t draw_split_point(std::size_t length, const random_source& random) {
+    return random.uniform_int(1, static_cast<std::uint32_t>(length - 1));
+}
+
+/// Make body.content the encrypt_uri plaintext u16be(len(uri)) || uri || content
+/// (the uri stays as it is). The uri must fit 16 bits.
+inline void move_uri_into_content(Body& body) {
+    const auto prefix_end = body.content.insert(body.content.begin(), 2 + body.uri.size(), 0) + 2;
+    put_u16be(body.content.data(), static_cast<std::uint16_t>(body.uri.size()));
+    std::copy(body.uri.begin(), body.uri.end(), prefix_end);
+}
+
+/// Cut the ciphertext in body.content at `split` (in [1, len - 1]): the wire uri
+/// becomes ct[0:split] and the content ct[split:].
+inline void cut_content_at(Body& body, std::size_t split) {
+    // The split varies per message: when the uri buffer must grow, size it for any
+    // split of this ciphertext, so later messages of this size fit without growing.
+    if (body.uri.capacity() < split) body.uri.reserve(body.content.size());
+    const auto cut = body.content.begin() + static_cast<std::ptrdiff_t>(split);
+    body.uri.assign(body.content.begin(), cut);
+    body.content.erase(body.content.begin(), cut);
+}
+
+/// Make body.content the ciphertext the wire uri and content were cut from
+/// (uri || content); the uri stays as it is.
+inline void join_uri_into_content(Body& body) {
+    body.content.insert(body.content.begin(), body.uri.begin(), body.uri.end());
+}
+
+/// Restore uri and content from the encrypt_uri plaintext in body.content. False
+/// (body untouched) when it is shorter than its 2-byte prefix or the uri length
+/// runs past it, as restore_uri_plaintext.
+inline bool restore_uri_from_content(Body& body) {
+    bytes& pt = body.content;
+    if (pt.size() < 2) return false;
+    const std::size_t uri_length = get_u16be(pt.data());
+    if (uri_length > pt.size() - 2) return false;
+    const auto uri_end = pt.begin() + 2 + static_cast<std::ptrdiff_t>(uri_length);
+    body.uri.assign(pt.begin() + 2, uri_end);
+    pt.erase(pt.begin(), uri_end);
     return true;
 }
 
