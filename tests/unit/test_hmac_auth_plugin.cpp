@@ -4,6 +4,7 @@
 #include <netaio/hmac_auth_plugin.hpp>
 
 #include "message_vector_support.hpp"
+#include "random_support.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -286,14 +287,9 @@ TEST_CASE("HMACAuthPlugin: make() matches a reference computation, fields reused
         for (auto& b : out) b = static_cast<std::uint8_t>(rng());
     };
     const HMACAuthPlugin plugin(o);
-    auto random_bytes = [&rng](std::size_t max) {
-        bytes out(std::uniform_int_distribution<std::size_t>(0, max)(rng));
-        for (auto& b : out) b = static_cast<std::uint8_t>(rng());
-        return out;
-    };
     AuthFields fields;
     for (int i = 0; i < 200; ++i) {
-        const Body body{random_bytes(i % 2 ? 30 : 500), random_bytes(i % 7 ? 100 : 3000)};
+        const Body body{netaio_test::random_bytes(rng, i % 2 ? 30 : 500), netaio_test::random_bytes(rng, i % 7 ? 100 : 3000)};
         INFO("case " << i << " uri " << body.uri.size() << " content " << body.content.size());
         fields.clear();
         const bool reuse_nonce = i % 3 == 0;  // an inner layer's nonce is kept

@@ -6,6 +6,7 @@
 #include <netaio/sha256_stream_cipher_plugin.hpp>
 
 #include "message_vector_support.hpp"
+#include "random_support.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -373,16 +374,11 @@ TEST_CASE("Sha256StreamCipherPlugin: in-place encryption matches a reference com
     const Sha256StreamCipherPlugin with_uri(o);
     const Sha256StreamCipherPlugin clear_uri(clear_options);
 
-    auto random_bytes = [&rng](std::size_t max) {
-        bytes out(std::uniform_int_distribution<std::size_t>(0, max)(rng));
-        for (auto& b : out) b = static_cast<std::uint8_t>(rng());
-        return out;
-    };
     Message m;
     Message received;
     for (int i = 0; i < 300; ++i) {
         const bool encrypt_uri = i % 3 != 0;
-        const Body original{random_bytes(i % 2 ? 40 : 300), random_bytes(i % 5 ? 100 : 5000)};
+        const Body original{netaio_test::random_bytes(rng, i % 2 ? 40 : 300), netaio_test::random_bytes(rng, i % 5 ? 100 : 5000)};
         INFO("case " << i << " uri " << original.uri.size() << " content " << original.content.size());
         m.body.uri.assign(original.uri.begin(), original.uri.end());
         m.body.content.assign(original.content.begin(), original.content.end());

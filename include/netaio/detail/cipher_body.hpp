@@ -23,51 +23,14 @@
 NETAIO_BEGIN_NAMESPACE
 namespace detail {
 
-/// Append u16be(len(uri)) || uri || content (the encrypt_uri plaintext). The uri must fit 16 bits.
-inline void append_uri_plaintext(bytes& out, const Body& body) {
-    append_u16be(out, static_cast<std::uint16_t>(body.uri.size()));
-    append(out, body.uri);
-    append(out, body.content);
-}
-
-/// Replace the body with `ct` cut at a random point in [1, len(ct) - 1] (one
-/// uniform draw). Requires len(ct) >= 2, which every caller's layout guarantees.
-inline void split_ciphertext_into(Body& body, bytes ct, const random_source& random) {
-    const std::uint32_t split = random.uniform_int(1, static_cast<std::uint32_t>(ct.size() - 1));
-    body.uri.assign(ct.begin(), ct.begin() + split);
-    ct.erase(ct.begin(), ct.begin() + split);
-    body.content = std::move(ct);
-}
-
-/// The wire uri and content joined back into the ciphertext they were cut from.
-inline bytes joined_ciphertext(const Body& body) {
-    bytes ct;
-    ct.reserve(body.uri.size() + body.content.size());
-    append(ct, body.uri);
-    append(ct, body.content);
-    return ct;
-}
-
-/// Restore uri and content from an encrypt_uri plaintext. False (body untouched)
-/// when the plaintext is shorter than its 2-byte prefix or the uri length runs
-/// past it; Python slices silently there, which only ever yields garbage.
-inline bool restore_uri_plaintext(Body& body, bytes pt) {
-    if (pt.size() < 2) return false;
-    const std::size_t uri_length = get_u16be(pt.data());
-    if (uri_length > pt.size() - 2) return false;
-    body.uri.assign(pt.begin() + 2, pt.begin() + 2 + static_cast<std::ptrdiff_t>(uri_length));
-    pt.erase(pt.begin(), pt.begin() + 2 + static_cast<std::ptrdiff_t>(uri_length));
-    body.content = std::move(pt);
-    return true;
-}
-
-// In-place forms of the above for ciphers whose ciphertext is as long as the
-// plaintext (Sha256StreamCipherPlugin): the body's own buffers hold the plaintext
-// and the ciphertext, so once they have grown to the traffic's sizes a message
-// is encrypted and decrypted without allocating.
+// The in-place forms serve ciphers whose ciphertext is as long as the plaintext
+// (Sha256StreamCipherPlugin): the body's own buffers hold the plaintext and the
+// ciphertext, so once they have grown to the traffic's sizes a message is
+// encrypted and decrypted without allocating. The copying forms below them
+// (X25519CipherPlugin, whose box is longer than its plaintext) reuse them.
 
 /// The cut point for a ciphertext of `length` bytes: one uniform draw in
-/// [1, length - 1], as split_ciphertext_into makes. Requires length >= 2.
+/// [1, length - 1]. Requires length >= 2, which every caller's layout guarantees.
 inline std::size_t draw_split_point(std::size_t length, const random_source& random) {
     return random.uniform_int(1, static_cast<std::uint32_t>(length - 1));
 }
@@ -99,7 +62,7 @@ inline void join_uri_into_content(Body& body) {
 
 /// Restore uri and content from the encrypt_uri plaintext in body.content. False
 /// (body untouched) when it is shorter than its 2-byte prefix or the uri length
-/// runs past it, as restore_uri_plaintext.
+/// runs past it; Python slices silently there, which only ever yields garbage.
 inline bool restore_uri_from_content(Body& body) {
     bytes& pt = body.content;
     if (pt.size() < 2) return false;
@@ -109,6 +72,39 @@ inline bool restore_uri_from_content(Body& body) {
     body.uri.assign(pt.begin() + 2, uri_end);
     pt.erase(pt.begin(), uri_end);
     return true;
+}
+
+/// Append u16be(len(uri)) || uri || content (the encrypt_uri plaintext). The uri must fit 16 bits.
+inline void append_uri_plaintext(bytes& out, const Body& body) {
+    append_u16be(out, static_cast<std::uint16_t>(body.uri.size()));
+    append(out, body.uri);
+    append(out, body.content);
+}
+
+/// Replace the body with `ct` cut at a random point in [1, len(ct) - 1] (one
+/// uniform draw). Requires len(ct) >= 2.
+inline void split_ciphertext_into(Body& body, bytes ct, const random_source& random) {
+    const std::size_t split = draw_split_point(ct.size(), random);
+    body.content = std::move(ct);
+    cut_content_at(body, split);
+}
+
+/// The wire uri and content joined back into the ciphertext they were cut from.
+inline bytes joined_ciphertext(const Body& body) {
+    bytes ct;
+    ct.reserve(body.uri.size() + body.content.size());
+    append(ct, body.uri);
+    append(ct, body.content);
+    return ct;
+}
+
+/// Restore uri and content from an encrypt_uri plaintext `pt`; false (body
+/// untouched) when it is malformed, as restore_uri_from_content.
+inline bool restore_uri_plaintext(Body& body, bytes pt) {
+    body.content.swap(pt);
+    if (restore_uri_from_content(body)) return true;
+    body.content.swap(pt);
+    return false;
 }
 
 }  // namespace detail
