@@ -297,14 +297,14 @@ public:
         // less per request); a reply or a failure cancels it.
         waiter->timer.expires_after(timeout);
         auto [wait_ec] = co_await waiter->timer.async_wait(use_nothrow);
-        (void)wait_ec;
         if (waiter->reply) {
             reply = std::move(*waiter->reply);
             co_return;
         }
         if (waiter->failure) throw error(waiter->failure);
-        // Timed out: forget the waiter, tell the timeout handler, raise (BEHAVIOUR B64).
         uri = state->requests.remove(waiter.get()).value_or(bytes());
+        if (wait_ec == asio::error::operation_aborted) throw_request_cancelled();
+        // Timed out: tell the timeout handler, raise (BEHAVIOUR B64).
         self->core.stats.add(errc::timed_out);
         if (self->on_timeout) {
             try {

@@ -269,6 +269,7 @@ public:
         std::optional<Message> reply = co_await waiter->wait(timeout);
         if (reply) co_return std::move(*reply);
         self->requests_.remove(waiter.get());
+        if (waiter->cancelled) throw_request_cancelled();
         self->core.stats.add(errc::timed_out);
         const std::string where = to.host + ":" + std::to_string(to.port);
         if (self->on_timeout) {

@@ -8,6 +8,8 @@
 #include <netaio/tcp_client.hpp>
 #include <netaio/tcp_server.hpp>
 
+#include <asio/experimental/awaitable_operators.hpp>
+
 #include <array>
 #include <cctype>
 #include <set>
@@ -34,6 +36,16 @@ asio::awaitable<std::optional<Message>> slow_echo(Message m, tcp_connection) {
     const auto delay = std::chrono::milliseconds(std::stoi(text(m.body.content)));
     co_await netaio_test::pause(delay);
     co_return make_respond_uri_msg(m.body.content, m.body.uri);
+}
+
+/// A request for "slow" (answered after `delay_ms`) whose failure is kept in `error`.
+asio::awaitable<void> slow_request(TCPClient& client, std::string delay_ms, std::error_code& error) {
+    try {
+        (void)co_await client.request("slow", delay_ms, request_options().timeout(5s));
+    } catch (const std::system_error& e) {
+        error = e.code();
+        throw;
+    }
 }
 
 }  // namespace
@@ -528,6 +540,37 @@ TEST_CASE("tcp: pending requests fail at once when the server stops, not at thei
             refused = e.code() == errc::not_connected;
         }
         CHECK(refused);
+    });
+}
+
+TEST_CASE("tcp: a request cancelled by its caller (it lost an operator|| race) raises operation_aborted, not a timeout",
+          "[tcp]") {
+    run_loopback([](asio::io_context& io) -> asio::awaitable<void> {
+        using namespace asio::experimental::awaitable_operators;
+        TCPServer server(io.get_executor(), loopback_server());
+        server.on({MessageType::REQUEST_URI, "slow"}, slow_echo);
+        server.start();
+        TCPClient client(io.get_executor(), {.port = server.local_port()});
+        int timeout_handler_calls = 0;
+        client.set_timeout_handler([&timeout_handler_calls](const timeout_event&) { ++timeout_handler_calls; });
+        co_await client.connect();
+
+        std::error_code request_error;
+        const auto winner = co_await (slow_request(client, "300", request_error) || netaio_test::pause(30ms));
+        CHECK(winner.index() == 1);
+        CHECK(request_error == asio::error::operation_aborted);
+        CHECK(timeout_handler_calls == 0);
+        CHECK(client.stats().count(errc::timed_out) == 0);
+
+        // The cancelled request left the table: its late reply is an unsolicited
+        // message (receive_once), and the next request gets its own reply.
+        std::optional<Message> late = co_await client.receive_once(std::nullopt, 2s);
+        REQUIRE(late);
+        CHECK(late->type() == MessageType::RESPOND_URI);
+        CHECK(text(late->body.content) == "300");
+        Message next = co_await client.request("slow", "1", request_options().timeout(2s));
+        CHECK(text(next.body.content) == "1");
+        co_await server.stop();
     });
 }
 

@@ -8,6 +8,7 @@
 #include <netaio/hmac_auth_plugin.hpp>
 #include <netaio/udp_node.hpp>
 
+#include <asio/experimental/awaitable_operators.hpp>
 #include <asio/ip/udp.hpp>
 
 #include <cstdlib>
@@ -56,6 +57,16 @@ struct udp_injector {
 };
 
 Message echo_reply(const Message& m) { return make_respond_uri_msg(m.body.content, m.body.uri); }
+
+/// A request to a node that never answers, whose failure is kept in `error`.
+asio::awaitable<void> unanswered_request(UDPNode& client, std::uint16_t port, std::error_code& error) {
+    try {
+        (void)co_await client.request("ping", peer_address("127.0.0.1", port), "", request_options().timeout(5s));
+    } catch (const std::system_error& e) {
+        error = e.code();
+        throw;
+    }
+}
 
 asio::awaitable<std::optional<Message>> async_echo(Message m, peer_address) {
     co_await netaio_test::pause(std::chrono::milliseconds(5));
@@ -510,6 +521,27 @@ TEST_CASE("udp: request timeout text names the address (B91)", "[udp]") {
         }
         CHECK(what.find("Request for URI ping @ 127.0.0.1:" + std::to_string(quiet.local_port()) + " timed out after 0.05s") !=
               std::string::npos);
+        quiet.stop();
+        client.stop();
+    });
+}
+
+TEST_CASE("udp: a request cancelled by its caller raises operation_aborted, not a timeout", "[udp]") {
+    run_loopback([](asio::io_context& io) -> asio::awaitable<void> {
+        using namespace asio::experimental::awaitable_operators;
+        UDPNode quiet(io.get_executor(), loopback_node());
+        quiet.set_default_handler([](const Message&) {});
+        quiet.start();
+        UDPNode client(io.get_executor(), loopback_node());
+        int timeout_handler_calls = 0;
+        client.set_timeout_handler([&timeout_handler_calls](const timeout_event&) { ++timeout_handler_calls; });
+        client.start();
+        std::error_code request_error;
+        const auto winner = co_await (unanswered_request(client, quiet.local_port(), request_error) || netaio_test::pause(30ms));
+        CHECK(winner.index() == 1);
+        CHECK(request_error == asio::error::operation_aborted);
+        CHECK(timeout_handler_calls == 0);
+        CHECK(client.stats().count(errc::timed_out) == 0);
         quiet.stop();
         client.stop();
     });

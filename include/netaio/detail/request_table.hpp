@@ -12,10 +12,13 @@
 #include <netaio/message.hpp>
 #include <netaio/version.hpp>
 
+#include <asio/error.hpp>
+
 #include <algorithm>
 #include <bitset>
 #include <memory>
 #include <optional>
+#include <system_error>
 #include <vector>
 
 NETAIO_BEGIN_NAMESPACE
@@ -50,6 +53,7 @@ struct pending_request {
     handler_plugins plugins;       ///< the request's inner layer, applied to the reply once
     std::optional<Message> reply;
     std::error_code failure;
+    bool cancelled = false;  ///< set by wait(): the wait was cancelled, not timed out
     // The sent request's buffers, recycled: the reader takes the content and auth
     // fields in exchange for the reply's, the next request keeps its uri in spare_uri.
     bytes spare_content;
@@ -62,6 +66,7 @@ struct pending_request {
         plugins = std::move(p);
         reply.reset();
         failure.clear();
+        cancelled = false;
     }
     bool accepts(MessageType t) const { return accepted.test(static_cast<std::uint8_t>(t)); }
     void complete(Message m) {
@@ -73,14 +78,23 @@ struct pending_request {
         timer.cancel();
     }
     /// Wait for the reply; nullopt means timed out (failures throw netaio::error).
+    /// Cancelling the wait (e.g. the request lost an `operator||` race) throws
+    /// operation_aborted: the caller removes the request from its table first.
     asio::awaitable<std::optional<Message>> wait(std::chrono::milliseconds timeout) {
         timer.expires_after(timeout);
-        co_await timer.async_wait(use_nothrow);
+        auto [ec] = co_await timer.async_wait(use_nothrow);
         if (reply) co_return std::move(reply);
         if (failure) throw error(failure);
+        if (ec == asio::error::operation_aborted) cancelled = true;
         co_return std::nullopt;
     }
 };
+
+/// A request's wait was cancelled by its caller (not timed out): raise what an Asio
+/// operation raises when cancelled. Neither counted nor reported as a timeout.
+[[noreturn]] inline void throw_request_cancelled() {
+    throw std::system_error(make_error_code(asio::error::operation_aborted), "request cancelled");
+}
 
 /// Recycled pending_request objects (one pool per node; nodes are single-threaded).
 class waiter_pool {
