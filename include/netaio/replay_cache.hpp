@@ -13,13 +13,14 @@
 //     window would still accept the message.
 //
 // Layout: every id is reduced to a 32-byte keyed BLAKE2b digest (key drawn at
-// random per cache), so entries have a fixed size and live in flat arrays that
-// keep their storage: an open-addressing table (linear probing, at most half
-// full) for lookups and a binary min-heap on the expiry time for purging. Once
-// the arrays have grown to the traffic's working set, inserting allocates
-// nothing. The digest is collision resistant, so two different ids count as
-// the same message only with negligible probability (~2^-128); the random key
-// keeps an attacker from steering ids into one probe run.
+// random per cache), so entries have a fixed size and live in flat arrays: an
+// open-addressing table (linear probing, at most half full) for lookups and a
+// binary min-heap on the expiry time for purging. Once the arrays have grown to
+// the traffic's working set, inserting allocates nothing; when most entries have
+// expired (a burst is over), they shrink again. The digest is collision
+// resistant, so two different ids count as the same message only with
+// negligible probability (~2^-128); the random key keeps an attacker from
+// steering ids into one probe run.
 #pragma once
 
 #include <netaio/bytes.hpp>
@@ -32,6 +33,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <mutex>
+#include <new>
 #include <system_error>
 #include <vector>
 
@@ -65,6 +67,7 @@ public:
         const key k = digest_of(id);  // outside the lock: hashing is the costly part
         std::lock_guard lock(mutex_);
         purge_expired(now);
+        shrink_if_sparse();
         if (find(k) != npos) return make_error_code(errc::replayed);
         if (size_ >= capacity_) return make_error_code(errc::replay_cache_full);
         // The steps that may allocate (and throw) come before any that change the
@@ -93,7 +96,15 @@ public:
 
     std::size_t capacity() const noexcept { return capacity_; }
 
-    /// Forget everything. (The arrays keep their storage for the entries to come.)
+    /// Bytes held by the entry arrays. They grow with the entries held (about 143 MB
+    /// for a full cache of the default capacity) and shrink again once most entries
+    /// have expired: the next insert gives the memory of a past burst back.
+    std::size_t memory_bytes() const {
+        std::lock_guard lock(mutex_);
+        return table_.capacity() * sizeof(slot) + by_expiry_.capacity() * sizeof(entry);
+    }
+
+    /// Forget everything. (The next insert gives the arrays' storage back.)
     void clear() {
         std::lock_guard lock(mutex_);
         std::fill(table_.begin(), table_.end(), slot{});
@@ -160,6 +171,25 @@ private:
         old.swap(table_);
         for (const slot& s : old)
             if (s.used) place(s);
+    }
+
+    // After a burst has expired, give its memory back: once the table is less than
+    // 1/8 full, rebuild it at most 1/4 full (grow() doubles it past 1/2, so growing
+    // and shrinking never chase each other), and trim the heap's storage. Best
+    // effort: if the smaller arrays cannot be allocated, the larger ones stay.
+    void shrink_if_sparse() noexcept {
+        if (table_.size() <= initial_table_size || 8 * size_ >= table_.size()) return;
+        std::size_t slots = initial_table_size;
+        while (slots < 4 * size_) slots *= 2;
+        try {
+            std::vector<slot> smaller(slots);
+            std::vector<entry> heap(by_expiry_.begin(), by_expiry_.end());  // capacity == size
+            table_.swap(smaller);
+            by_expiry_.swap(heap);
+        } catch (const std::bad_alloc&) {
+            return;
+        }
+        for (const entry& e : by_expiry_) place(e);  // the heap holds every live entry once
     }
 
     // Remove the entry at `i`, then shift later members of the probe run back so

@@ -696,6 +696,39 @@ TEST_CASE("replay_cache: many inserts with expiry wrap around the table and heap
     CHECK_FALSE(cache.insert(id_at(499, 0), 600, 499));
 }
 
+TEST_CASE("replay_cache: the memory of a burst goes back once it has expired; survivors are kept", "[replay]") {
+    replay_cache cache(1 << 17);
+    auto id_at = [](int i) { return to_bytes("burst-" + std::to_string(i)); };
+    // A burst of 50,000 entries: 40,000 expire at 100, 10,000 at 1,000.
+    for (int i = 0; i < 50'000; ++i) REQUIRE_FALSE(cache.insert(id_at(i), i < 40'000 ? 100 : 1'000, 0));
+    const std::size_t burst = cache.memory_bytes();
+    CHECK(burst >= std::size_t{50'000} * 2 * 40);  // a table slot and a heap entry, 40+ bytes each
+
+    // At 101 the next insert purges the 40,000 and shrinks the arrays to the 10,001 left.
+    REQUIRE_FALSE(cache.insert(id_at(-1), 1'000, 101));
+    CHECK(cache.size() == 10'001);
+    const std::size_t after = cache.memory_bytes();
+    CHECK(after * 2 < burst);
+    for (int i = 0; i < 50'000; i += 7) {
+        if (i < 40'000) {
+            CHECK_FALSE(cache.contains(id_at(i), 101));
+        } else {
+            CHECK(cache.insert(id_at(i), 1'000, 101) == errc::replayed);  // found again after the rehash
+        }
+    }
+    CHECK(cache.size() == 10'001);
+
+    // Nothing left at 1,001: an insert brings the arrays back to their smallest size.
+    REQUIRE_FALSE(cache.insert(id_at(-2), 2'000, 1'001));
+    CHECK(cache.size() == 1);
+    CHECK(cache.memory_bytes() < 2'048);
+    CHECK(cache.insert(id_at(-2), 2'000, 1'001) == errc::replayed);
+    // And it grows again as before.
+    for (int i = 0; i < 5'000; ++i) REQUIRE_FALSE(cache.insert(id_at(i), 2'000, 1'001));
+    CHECK(cache.size() == 5'001);
+    CHECK(cache.insert(id_at(4'999), 2'000, 1'001) == errc::replayed);
+}
+
 TEST_CASE("replay_cache: random operations agree with a straightforward model", "[replay]") {
     std::mt19937 rng(20240607);
     for (std::size_t capacity : {std::size_t{1}, std::size_t{7}, std::size_t{64}, std::size_t{300}}) {
