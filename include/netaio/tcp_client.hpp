@@ -21,6 +21,7 @@
 #pragma once
 
 #include <netaio/detail/asio_compat.hpp>
+#include <netaio/detail/deadline_alarm.hpp>
 #include <netaio/detail/node_api.hpp>
 #include <netaio/detail/node_core.hpp>
 #include <netaio/detail/peer_handlers.hpp>
@@ -58,6 +59,7 @@ public:
           options_(std::move(options)),
           default_key_{options_.host, options_.port},
           sweep_timer_(ex),
+          request_alarm_(ex, [this](steady::time_point now) { return expire_requests(now); }),
           peers_{peer_table(options_.peers, options_.clock), {}} {
         if (options_.local_peer) peers_.table.set_local_id(options_.local_peer->id);
         core.outer = {options_.auth_plugin, options_.cipher_plugin};
@@ -138,6 +140,7 @@ public:
     void close_all() {
         for (auto& [key, s] : connections_) s->close(errc::stopped);
         sweep_timer_.cancel();
+        request_alarm_.disarm();
     }
 
     // ---- peer management (BEHAVIOUR B69-B74) ---------------------------------------------
@@ -293,10 +296,11 @@ public:
         // suspends, and the table may keep the uri without copying it.
         state->requests.add(std::move(uri), waiter.get());
 
-        // Parked on the waiter's timer (here, not in a nested coroutine: one frame
-        // less per request); a reply or a failure cancels it.
-        waiter->timer.expires_after(timeout);
-        auto [wait_ec] = co_await waiter->timer.async_wait(use_nothrow);
+        // Parked until the reader resumes us with the reply, the connection fails,
+        // the client's deadline alarm times us out, or the wait is cancelled.
+        waiter->deadline = deadline_alarm::deadline_after(timeout);
+        self->request_alarm_.ring_by(waiter->deadline);
+        auto [wait_ec] = co_await waiter->park(use_nothrow);
         if (waiter->reply) {
             reply = std::move(*waiter->reply);
             co_return;
@@ -439,6 +443,7 @@ private:
         state.fail_all(errc::connection_lost);  // the state itself stays for receive_once()
         if (auto gone = peers_.table.unbind(key)) peers_.emit(peer_event_kind::removed, *gone, key);
         if (auto it = connections_.find(key); it != connections_.end() && it->second == s) connections_.erase(it);
+        if (connections_.empty()) request_alarm_.disarm();  // no request can be pending
         ++core.stats.connections_closed;
         core.log.log(log_level::info, core.logger_name, [&] {
             return "connection to " + key.host + ":" + std::to_string(key.port) + " closed (" +
@@ -461,19 +466,23 @@ private:
         // most specific ones, BEHAVIOUR B59/B60); its own plugins apply exactly once.
         bytes request_uri;
         if (auto w = state.requests.take(m.body.uri, m.type(), &request_uri)) {
+            // The parked requester holds the waiter. Without our reference its pool
+            // recycles the waiter when the request ends (resumed inline, below).
+            pending_request& request = *w;
+            w.reset();
             typename core_type::opened inner;
-            if (std::error_code ec = core.open_counted(m, w->plugins, ctx, key, inner)) {
-                w->fail(ec);
+            if (std::error_code ec = core.open_counted(m, request.plugins, ctx, key, inner)) {
+                request.fail(ec);
             } else {
                 // The reply takes the decoded buffers; the recycled message takes the
                 // request's uri, content and auth-field buffers in exchange, so none
                 // is allocated.
                 Message reply(m.header, AuthFields(), Body(std::move(m.body.uri), std::move(m.body.content)));
                 swap(reply.auth_data, m.auth_data);
-                swap(m.auth_data, w->spare_auth);
+                swap(m.auth_data, request.spare_auth);
                 m.body.uri = std::move(request_uri);
-                m.body.content = std::move(w->spare_content);
-                w->complete(std::move(reply));
+                m.body.content = std::move(request.spare_content);
+                request.complete(std::move(reply));
             }
             return nullptr;
         }
@@ -516,6 +525,17 @@ private:
         self->sweeping_ = false;
     }
 
+    /// The request alarm rang: time out the requests that are due (each removes
+    /// itself from its table when resumed); the next deadline of the others.
+    std::optional<steady::time_point> expire_requests(steady::time_point now) {
+        const auto keep_alive = this->shared_from_this();  // a resumed requester may drop the client
+        std::vector<std::shared_ptr<pending_request>> due;
+        std::optional<steady::time_point> next;
+        for (const auto& [key, state] : states_) state->requests.collect_due(now, due, next);
+        for (const auto& w : due) w->expire();
+        return next;
+    }
+
     std::chrono::milliseconds sweep_interval() const {
         using ms = std::chrono::milliseconds;
         ms shortest = ms(1000);
@@ -532,6 +552,7 @@ private:
     peer_address default_key_;  // (options_.host, options_.port)
     asio::steady_timer sweep_timer_;
     bool sweeping_ = false;
+    deadline_alarm request_alarm_;  // times out requests: one timer for all of them
     std::map<peer_address, std::shared_ptr<tcp_session>> connections_;
     std::map<peer_address, std::shared_ptr<connection_state>> states_;  // by server key
     std::shared_ptr<connection_state> default_state_;                  // states_[default_key_], if any

@@ -19,6 +19,7 @@
 #pragma once
 
 #include <netaio/detail/asio_compat.hpp>
+#include <netaio/detail/deadline_alarm.hpp>
 #include <netaio/detail/multicast.hpp>
 #include <netaio/detail/node_api.hpp>
 #include <netaio/detail/node_core.hpp>
@@ -59,13 +60,15 @@ template <message_type_enum E>
 class udp_node_impl : public std::enable_shared_from_this<udp_node_impl<E>> {
 public:
     using core_type = node_core<E, peer_address>;
+    using clock = std::chrono::steady_clock;
 
     udp_node_impl(asio::any_io_executor ex, udp_node_options options)
         : executor_(ex),
           options_(std::move(options)),
           socket_(ex),
           discovery_socket_(ex),
-          registry_{peer_table(options_.peers, options_.clock), {}} {
+          registry_{peer_table(options_.peers, options_.clock), {}},
+          request_alarm_(ex, [this](clock::time_point now) { return expire_requests(now); }) {
         core.outer = {options_.auth_plugin, options_.cipher_plugin};
         core.on_auth_error = options_.on_auth_error;
         core.peer_plugin = options_.peer_plugin;
@@ -140,6 +143,17 @@ public:
         }
     }
 
+    /// The request alarm rang: time out the requests that are due (each removes
+    /// itself from the table when resumed); the next deadline of the others.
+    std::optional<clock::time_point> expire_requests(clock::time_point now) {
+        const auto keep_alive = this->shared_from_this();  // a resumed requester may drop the node
+        std::vector<std::shared_ptr<pending_request>> due;
+        std::optional<clock::time_point> next;
+        requests_.collect_due(now, due, next);
+        for (const auto& w : due) w->expire();
+        return next;
+    }
+
     /// Stop peer management (sending DISCONNECTs while the socket is open), fail
     /// pending requests and close the socket.
     void stop() {
@@ -147,6 +161,7 @@ public:
         for (auto& app_id : advertised_app_ids()) stop_advertising(app_id, /*send_disconnect=*/true);
         stopping_ = true;
         requests_.fail_all(errc::stopped);
+        request_alarm_.disarm();
         std::error_code ec;
         socket_.close(ec);
         discovery_socket_.close(ec);
@@ -266,10 +281,15 @@ public:
             self->requests_.remove(waiter.get());
             throw error(errc::encrypt_failed, "request could not be sent");
         }
-        std::optional<Message> reply = co_await waiter->wait(timeout);
-        if (reply) co_return std::move(*reply);
+        // Parked until a reply resumes us, the node stops, its deadline alarm times
+        // us out, or the wait is cancelled.
+        waiter->deadline = deadline_alarm::deadline_after(timeout);
+        self->request_alarm_.ring_by(waiter->deadline);
+        auto [wait_ec] = co_await waiter->park(use_nothrow);
+        if (waiter->reply) co_return std::move(*waiter->reply);
+        if (waiter->failure) throw error(waiter->failure);
         self->requests_.remove(waiter.get());
-        if (waiter->cancelled) throw_request_cancelled();
+        if (wait_ec == asio::error::operation_aborted) throw_request_cancelled();
         self->core.stats.add(errc::timed_out);
         const std::string where = to.host + ":" + std::to_string(to.port);
         if (self->on_timeout) {
@@ -398,11 +418,15 @@ private:
         }
         // A pending request from exactly this address takes precedence (BEHAVIOUR B89, B90).
         if (auto w = requests_.take(std::pair<peer_address, bytes>(from, m.body.uri), m.type())) {
+            // The parked requester holds the waiter; without our reference its pool
+            // can recycle it when the request ends.
+            pending_request& request = *w;
+            w.reset();
             typename core_type::opened inner;
-            if (std::error_code iec = core.open_counted(m, w->plugins, ctx, from, inner))
-                w->fail(iec);
+            if (std::error_code iec = core.open_counted(m, request.plugins, ctx, from, inner))
+                request.fail(iec);
             else
-                w->complete(std::move(m));
+                request.complete(std::move(m));
             return;
         }
         opened.entry = core.routes.take(m.type(), m.body.uri, from);
@@ -510,6 +534,7 @@ private:
     peer_registry registry_;
     request_table<std::pair<peer_address, bytes>> requests_;
     waiter_pool waiters_{executor_};
+    deadline_alarm request_alarm_;  // times out requests: one timer for all of them
     std::map<bytes, std::set<peer_address>> subscriptions_;
     std::map<std::string, std::shared_ptr<advertiser>> advertisers_;
     bool stopping_ = false;

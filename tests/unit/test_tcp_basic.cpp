@@ -9,10 +9,13 @@
 #include <netaio/tcp_server.hpp>
 
 #include <asio/experimental/awaitable_operators.hpp>
+#include <asio/strand.hpp>
 
 #include <array>
 #include <cctype>
 #include <set>
+#include <stdexcept>
+#include <vector>
 
 using namespace netaio;
 using netaio_test::eventually;
@@ -46,6 +49,33 @@ asio::awaitable<void> slow_request(TCPClient& client, std::string delay_ms, std:
         error = e.code();
         throw;
     }
+}
+
+/// Connect when `connect` is set, then request "echo" with `content`; the reply's content lands in `out`.
+asio::awaitable<void> echo_request(TCPClient& client, bool connect, std::string content, std::string& out) {
+    if (connect) co_await client.connect();
+    Message reply = co_await client.request("echo", content, request_options().timeout(5s));
+    out = text(reply.body.content);
+}
+
+/// On a strand of its own: a request for "echo", then where it was resumed.
+asio::awaitable<void> request_on_strand(TCPClient& client, std::string& out, bool& resumed_on_strand) {
+    Message reply = co_await client.request("echo", "stranded", request_options().timeout(5s));
+    out = text(reply.body.content);
+    const auto ex = co_await asio::this_coro::executor;
+    const auto* strand = ex.target<asio::strand<asio::io_context::executor_type>>();
+    resumed_on_strand = strand != nullptr && strand->running_in_this_thread();
+}
+
+/// A request for "never" with `timeout`; the order in which such requests ended goes to `order`.
+asio::awaitable<void> unanswered_request(TCPClient& client, std::chrono::milliseconds timeout, char name,
+                                         std::string& order, std::vector<std::error_code>& errors) {
+    try {
+        (void)co_await client.request("never", "", request_options().timeout(timeout));
+    } catch (const netaio::error& e) {
+        errors.push_back(e.code());
+    }
+    order.push_back(name);
 }
 
 }  // namespace
@@ -570,6 +600,141 @@ TEST_CASE("tcp: a request cancelled by its caller (it lost an operator|| race) r
         CHECK(text(late->body.content) == "300");
         Message next = co_await client.request("slow", "1", request_options().timeout(2s));
         CHECK(text(next.body.content) == "1");
+        co_await server.stop();
+    });
+}
+
+TEST_CASE("tcp: requests time out at their own deadlines, earliest first, whatever the order they were sent in (B64)",
+          "[tcp]") {
+    run_loopback([](asio::io_context& io) -> asio::awaitable<void> {
+        TCPServer server(io.get_executor(), loopback_server());
+        server.on({MessageType::REQUEST_URI, "never"}, [](const Message&) {});
+        server.on({MessageType::REQUEST_URI, "echo"}, echo_reply);
+        server.start();
+        TCPClient client(io.get_executor(), {.port = server.local_port()});
+        int timeouts_reported = 0;
+        client.set_timeout_handler([&timeouts_reported](const timeout_event&) { ++timeouts_reported; });
+        co_await client.connect();
+        // One timer serves every request's deadline: a later request with an earlier
+        // deadline must bring it forward, and each expiry must set it for the next.
+        std::string order;
+        std::vector<std::error_code> errors;
+        const auto started = std::chrono::steady_clock::now();
+        const auto rethrow = [](std::exception_ptr e) {
+            if (e) std::rethrow_exception(e);
+        };
+        asio::co_spawn(io, unanswered_request(client, 900ms, 'A', order, errors), rethrow);
+        asio::co_spawn(io, unanswered_request(client, 100ms, 'B', order, errors), rethrow);
+        asio::co_spawn(io, unanswered_request(client, 400ms, 'C', order, errors), rethrow);
+        co_await eventually([&order] { return order.size() == 1; }, 2s);
+        const auto first = std::chrono::steady_clock::now() - started;
+        co_await eventually([&order] { return order.size() == 3; }, 3s);
+        const auto last = std::chrono::steady_clock::now() - started;
+        CHECK(order == "BCA");
+        CHECK(first >= 100ms);
+        CHECK(first < 400ms);
+        CHECK(last >= 900ms);
+        CHECK(errors == std::vector<std::error_code>(3, make_error_code(errc::timed_out)));
+        CHECK(timeouts_reported == 3);
+        CHECK(client.stats().count(errc::timed_out) == 3);
+        // The connection is unharmed: the next request is answered, and so is one
+        // whose timeout is as long as can be (its deadline saturates, no overflow).
+        Message reply = co_await client.request("echo", "after", request_options().timeout(2s));
+        CHECK(text(reply.body.content) == "after");
+        Message forever = co_await client.request("echo", "forever", request_options().timeout(std::chrono::milliseconds::max()));
+        CHECK(text(forever.body.content) == "forever");
+        co_await server.stop();
+    });
+}
+
+TEST_CASE("tcp: once its connections are closed, a client leaves io_context::run() free to return (no request deadline "
+          "keeps it busy)",
+          "[tcp]") {
+    asio::io_context io;
+    TCPServer server(io.get_executor(), loopback_server());
+    server.on({MessageType::REQUEST_URI, "echo"}, echo_reply);
+    server.start();
+    TCPClient client(io.get_executor(), {.port = server.local_port()});  // outlives the run
+    std::exception_ptr failure;
+    bool finished = false;
+    asio::co_spawn(
+        io,
+        [](TCPClient& c, TCPServer& s) -> asio::awaitable<void> {
+            co_await c.connect();
+            // Answered at once, but its deadline, 30 s away, was set on the client's alarm.
+            Message reply = co_await c.request("echo", "x", request_options().timeout(30s));
+            CHECK(text(reply.body.content) == "x");
+            c.close();
+            co_await s.stop();
+        }(client, server),
+        [&](std::exception_ptr e) {
+            failure = e;
+            finished = true;
+        });
+    const auto started = std::chrono::steady_clock::now();
+    io.run_for(10s);
+    if (failure) std::rethrow_exception(failure);
+    REQUIRE(finished);
+    CHECK(io.stopped());  // run_for() returned because no work was left, not at its limit
+    CHECK(std::chrono::steady_clock::now() - started < 5s);
+}
+
+TEST_CASE("tcp: a requester whose completion handler throws: the exception leaves io_context::run(), the connection lives",
+          "[tcp]") {
+    // A reply resumes its requester on the reader's stack. If that requester ends and
+    // its co_spawn handler throws, the exception must reach the caller of run() (as
+    // from any handler), not unwind through the reader and close the connection.
+    asio::io_context io;
+    TCPServer server(io.get_executor(), loopback_server());
+    server.on({MessageType::REQUEST_URI, "echo"}, echo_reply);
+    server.start();
+    TCPClient client(io.get_executor(), {.port = server.local_port()});
+    std::string first;
+    asio::co_spawn(io, echo_request(client, true, "first", first), [](std::exception_ptr e) {
+        if (e) std::rethrow_exception(e);
+        throw std::runtime_error("completion handler threw");
+    });
+    std::string what;
+    try {
+        io.run_for(5s);
+    } catch (const std::runtime_error& e) {
+        what = e.what();
+    }
+    CHECK(what == "completion handler threw");
+    CHECK(first == "first");
+
+    std::string second;
+    bool done = false;
+    asio::co_spawn(io, echo_request(client, false, "second", second), [&done](std::exception_ptr e) {
+        done = true;
+        if (e) std::rethrow_exception(e);
+    });
+    const auto until = std::chrono::steady_clock::now() + 5s;
+    while (!done && std::chrono::steady_clock::now() < until) io.run_one_for(100ms);
+    REQUIRE(done);
+    CHECK(second == "second");
+    CHECK(client.stats().connections_closed == 0);
+    CHECK(client.stats().frames_received == 2);
+}
+
+TEST_CASE("tcp: a requester running on another executor (a strand) is resumed there, not on the reader's", "[tcp]") {
+    run_loopback([](asio::io_context& io) -> asio::awaitable<void> {
+        TCPServer server(io.get_executor(), loopback_server());
+        server.on({MessageType::REQUEST_URI, "echo"}, echo_reply);
+        server.start();
+        TCPClient client(io.get_executor(), {.port = server.local_port()});
+        co_await client.connect();
+        std::string content;
+        bool resumed_on_strand = false;
+        bool done = false;
+        asio::co_spawn(asio::make_strand(io), request_on_strand(client, content, resumed_on_strand),
+                       [&done](std::exception_ptr e) {
+                           done = true;
+                           if (e) std::rethrow_exception(e);
+                       });
+        co_await eventually([&done] { return done; }, 3s);
+        CHECK(content == "stranded");
+        CHECK(resumed_on_strand);
         co_await server.stop();
     });
 }

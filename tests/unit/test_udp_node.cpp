@@ -547,6 +547,37 @@ TEST_CASE("udp: a request cancelled by its caller raises operation_aborted, not 
     });
 }
 
+TEST_CASE("udp: once stopped, a node leaves io_context::run() free to return (no request deadline keeps it busy)", "[udp]") {
+    asio::io_context io;
+    UDPNode server(io.get_executor(), loopback_node());
+    server.on({MessageType::REQUEST_URI, "echo"}, echo_reply);
+    server.start();
+    UDPNode client(io.get_executor(), loopback_node());  // outlives the run
+    client.start();
+    std::exception_ptr failure;
+    bool finished = false;
+    asio::co_spawn(
+        io,
+        [](UDPNode& c, UDPNode& s) -> asio::awaitable<void> {
+            // Answered at once, but its deadline, 30 s away, was set on the node's alarm.
+            Message reply = co_await c.request("echo", peer_address("127.0.0.1", s.local_port()), "x",
+                                               request_options().timeout(30s));
+            CHECK(text(reply.body.content) == "x");
+            c.stop();
+            s.stop();
+        }(client, server),
+        [&](std::exception_ptr e) {
+            failure = e;
+            finished = true;
+        });
+    const auto started = std::chrono::steady_clock::now();
+    io.run_for(10s);
+    if (failure) std::rethrow_exception(failure);
+    REQUIRE(finished);
+    CHECK(io.stopped());  // run_for() returned because no work was left, not at its limit
+    CHECK(std::chrono::steady_clock::now() - started < 5s);
+}
+
 TEST_CASE("udp: a reply to a known peer refreshes its last_rx (B82, B97)", "[udp][peers]") {
     run_loopback([](asio::io_context& io) -> asio::awaitable<void> {
         auto now = std::make_shared<std::int64_t>(1'700'000'000);

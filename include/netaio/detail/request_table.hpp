@@ -2,11 +2,12 @@
 //
 // netaio matches a reply to a request by (server, uri) and by type (BEHAVIOUR B59,
 // B89). Several requests for the same key may wait at once; replies complete them
-// oldest first. The waiter parks on its own timer: a reply or a failure cancels
-// the timer, otherwise it expires at the request's timeout.
+// oldest first. The requester parks its coroutine in its pending_request; the
+// node's one deadline alarm (deadline_alarm) times out those left unanswered.
 #pragma once
 
 #include <netaio/detail/asio_compat.hpp>
+#include <netaio/detail/parked_handler.hpp>
 #include <netaio/errors.hpp>
 #include <netaio/handler.hpp>
 #include <netaio/message.hpp>
@@ -16,6 +17,7 @@
 
 #include <algorithm>
 #include <bitset>
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <system_error>
@@ -44,16 +46,26 @@ inline std::bitset<256> response_type_bits(MessageType request_type) {
 }
 
 /// One request waiting for its reply. Objects are recycled by waiter_pool, so
-/// the per-request state (timer included) is allocated once, not per request.
-struct pending_request {
-    explicit pending_request(const asio::any_io_executor& ex) : timer(ex) {}
+/// the per-request state is allocated once, not per request.
+///
+/// The requester parks its coroutine here (park()); a reply, a failure, the node's
+/// deadline alarm (expire()) or a cancellation resumes it. A reply or a failure
+/// resumes it inline, on the stack of whoever completes it (the reader), so what
+/// the requester does next (typically: send its next request) happens before the
+/// reader reads again. That caller takes the request out of the table first and
+/// keeps its node alive; it need not keep the waiter: the parked requester does.
+struct pending_request : std::enable_shared_from_this<pending_request> {
+    /// `ex`: the node's executor, where requesters run; the node outlives its waiters
+    /// while they are in use (every requester holds the node).
+    explicit pending_request(const asio::any_io_executor& ex) : executor(ex) {}
 
-    asio::steady_timer timer;      ///< cancelled on reply or failure, expires on timeout
-    std::bitset<256> accepted;     ///< reply types that complete this request
-    handler_plugins plugins;       ///< the request's inner layer, applied to the reply once
+    const asio::any_io_executor& executor;
+    std::bitset<256> accepted;       ///< reply types that complete this request
+    handler_plugins plugins;         ///< the request's inner layer, applied to the reply once
+    std::chrono::steady_clock::time_point deadline;  ///< when the node's alarm times it out
     std::optional<Message> reply;
     std::error_code failure;
-    bool cancelled = false;  ///< set by wait(): the wait was cancelled, not timed out
+    parked_handler resume;  ///< the parked requester
     // The sent request's buffers, recycled: the reader takes the content and auth
     // fields in exchange for the reply's, the next request keeps its uri in spare_uri.
     bytes spare_content;
@@ -66,27 +78,33 @@ struct pending_request {
         plugins = std::move(p);
         reply.reset();
         failure.clear();
-        cancelled = false;
     }
     bool accepts(MessageType t) const { return accepted.test(static_cast<std::uint8_t>(t)); }
+
+    /// `co_await w->park(use_nothrow)`: wait until one of the calls below. Yields no
+    /// error after complete() or fail() (see `reply`, `failure`), errc::timed_out
+    /// after expire(), asio::error::operation_aborted when the wait was cancelled.
+    template <class CompletionToken>
+    auto park(CompletionToken&& token) {
+        return asio::async_initiate<CompletionToken, void(std::error_code)>(
+            [this](auto handler) { resume.park(std::move(handler), executor, this, &on_cancelled); }, token);
+    }
     void complete(Message m) {
         reply = std::move(m);
-        timer.cancel();
+        resume.complete({});
     }
     void fail(std::error_code ec) {
         failure = ec;
-        timer.cancel();
+        resume.complete({});
     }
-    /// Wait for the reply; nullopt means timed out (failures throw netaio::error).
-    /// Cancelling the wait (e.g. the request lost an `operator||` race) throws
-    /// operation_aborted: the caller removes the request from its table first.
-    asio::awaitable<std::optional<Message>> wait(std::chrono::milliseconds timeout) {
-        timer.expires_after(timeout);
-        auto [ec] = co_await timer.async_wait(use_nothrow);
-        if (reply) co_return std::move(reply);
-        if (failure) throw error(failure);
-        if (ec == asio::error::operation_aborted) cancelled = true;
-        co_return std::nullopt;
+    void expire() { resume.complete(make_error_code(errc::timed_out)); }
+
+private:
+    /// Called from the cancellation signal's emit(): resuming inline there would
+    /// clear the slot whose handler is running, so the wake-up is posted.
+    static void on_cancelled(void* self) {
+        auto w = static_cast<pending_request*>(self)->shared_from_this();
+        asio::post(w->executor, [w] { w->resume.complete(make_error_code(asio::error::operation_aborted)); });
     }
 };
 
@@ -101,7 +119,8 @@ class waiter_pool {
 public:
     using waiter = std::shared_ptr<pending_request>;
 
-    explicit waiter_pool(asio::any_io_executor ex) : executor_(std::move(ex)) {}
+    /// `ex` must outlive the pool (the node's own executor member).
+    explicit waiter_pool(const asio::any_io_executor& ex) : executor_(ex) {}
 
     waiter acquire(MessageType request_type, handler_plugins plugins) {
         waiter w;
@@ -124,7 +143,7 @@ public:
 
 private:
     static constexpr std::size_t max_spare = 256;
-    asio::any_io_executor executor_;
+    const asio::any_io_executor& executor_;
     std::vector<waiter> spare_;
 };
 
@@ -192,6 +211,21 @@ public:
             if (w) w->fail(make_error_code(reason));
     }
     std::size_t size() const noexcept { return live_; }
+
+    /// Append to `due` the waiters whose deadline is not after `now` (they stay in the
+    /// table: each removes itself once resumed) and lower `next` to the earliest
+    /// deadline of the others.
+    void collect_due(std::chrono::steady_clock::time_point now, std::vector<waiter>& due,
+                     std::optional<std::chrono::steady_clock::time_point>& next) const {
+        for (std::size_t i = head_; i < pending_.size(); ++i) {
+            const waiter& w = pending_[i].second;
+            if (!w) continue;
+            if (w->deadline <= now)
+                due.push_back(w);
+            else if (!next || w->deadline < *next)
+                next = w->deadline;
+        }
+    }
 
 private:
     using entry = std::pair<Key, waiter>;
