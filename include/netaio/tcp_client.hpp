@@ -391,6 +391,7 @@ private:
 
     static asio::awaitable<void> read_loop(std::shared_ptr<tcp_client_impl> self, peer_address key,
                                            std::shared_ptr<tcp_session> s, std::shared_ptr<connection_state> state) {
+        const abandon_on_shutdown<bytes> parked_requests(state->requests);
         Message incoming;  // every frame is decoded into this one, reusing its buffers
         try {
             while (s->is_open()) {

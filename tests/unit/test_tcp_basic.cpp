@@ -67,6 +67,12 @@ asio::awaitable<void> request_on_strand(TCPClient& client, std::string& out, boo
     resumed_on_strand = strand != nullptr && strand->running_in_this_thread();
 }
 
+/// A request for "never" that keeps `token` alive in its frame for as long as it waits.
+asio::awaitable<void> parked_forever(TCPClient& client, std::shared_ptr<int> token) {
+    (void)co_await client.request("never", "", request_options().timeout(std::chrono::hours(1)));
+    (void)token;
+}
+
 /// A request for "never" with `timeout`; the order in which such requests ended goes to `order`.
 asio::awaitable<void> unanswered_request(TCPClient& client, std::chrono::milliseconds timeout, char name,
                                          std::string& order, std::vector<std::error_code>& errors) {
@@ -737,6 +743,36 @@ TEST_CASE("tcp: a requester running on another executor (a strand) is resumed th
         CHECK(resumed_on_strand);
         co_await server.stop();
     });
+}
+
+TEST_CASE("tcp: a request still waiting when its io_context is destroyed is freed with it (no ownership cycle)", "[tcp]") {
+    std::weak_ptr<int> request_frame;
+    {
+        asio::io_context io;
+        TCPServer server(io.get_executor(), loopback_server());
+        server.on({MessageType::REQUEST_URI, "echo"}, echo_reply);
+        server.on({MessageType::REQUEST_URI, "never"}, [](const Message&) {});
+        server.start();
+        TCPClient client(io.get_executor(), {.port = server.local_port()});
+        const auto rethrow = [](std::exception_ptr e) {
+            if (e) std::rethrow_exception(e);
+        };
+        std::string echoed;
+        asio::co_spawn(io, echo_request(client, true, "connected", echoed), rethrow);
+        const auto until = std::chrono::steady_clock::now() + 5s;
+        while (echoed.empty() && std::chrono::steady_clock::now() < until) io.run_one_for(100ms);
+        REQUIRE(echoed == "connected");
+
+        auto token = std::make_shared<int>(0);
+        request_frame = token;
+        asio::co_spawn(io, parked_forever(client, std::move(token)), rethrow);
+        while (server.stats().frames_received < 2 && std::chrono::steady_clock::now() < until) io.run_one_for(100ms);
+        REQUIRE(server.stats().frames_received == 2);  // the request is out, its coroutine parked
+        CHECK_FALSE(request_frame.expired());
+    }  // client, server and io_context destroyed while the request waits
+    // As Asio destroys the handlers of pending operations, the parked request's
+    // coroutine is destroyed too (its waiter, handler and frame own one another).
+    CHECK(request_frame.expired());
 }
 
 TEST_CASE("tcp: stop lets a running handler finish and its reply drain (graceful stop)", "[tcp]") {

@@ -50,6 +50,10 @@ public:
 
     bool parked() const noexcept { return ops_ != nullptr; }
 
+    /// Destroy the parked handler without resuming it (its io_context is shutting
+    /// down: what Asio does with the handlers of pending operations).
+    void abandon() noexcept { destroy(); }
+
     /// Hold `handler` (signature void(std::error_code)). `home` is the executor the
     /// owner runs on (and completes from). `on_cancel(owner)` is called if the
     /// handler's cancellation slot is signalled while it is parked.

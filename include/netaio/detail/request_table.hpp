@@ -17,6 +17,7 @@
 
 #include <algorithm>
 #include <bitset>
+#include <exception>
 #include <chrono>
 #include <memory>
 #include <optional>
@@ -212,6 +213,16 @@ public:
     }
     std::size_t size() const noexcept { return live_; }
 
+    /// Forget every waiter, destroying its parked requester without resuming it
+    /// (see abandon_on_shutdown).
+    void abandon_all() noexcept {
+        auto pending = std::move(pending_);
+        pending_.clear();
+        head_ = live_ = 0;
+        for (auto& [key, w] : pending)
+            if (w) w->resume.abandon();  // may destroy other waiters' owners, not this table
+    }
+
     /// Append to `due` the waiters whose deadline is not after `now` (they stay in the
     /// table: each removes itself once resumed) and lower `next` to the earliest
     /// deadline of the others.
@@ -246,6 +257,28 @@ private:
     std::vector<entry> pending_;
     std::size_t head_ = 0;  // entries before head_ are all vacated
     std::size_t live_ = 0;
+};
+
+/// Destroys, without resuming them, the requests still parked in `table` when the
+/// coroutine frame holding this guard (a connection's reader) is destroyed
+/// unfinished, i.e. its io_context shut down. Asio then destroys the handlers of
+/// its pending operations; a parked request is not one of them, and would never be
+/// freed: its waiter owns the requester's handler, which owns the requester's
+/// coroutine, which owns the waiter. On a normal exit the table is empty already
+/// (the reader failed what was pending); during an exception it is left alone.
+template <class Key>
+class abandon_on_shutdown {
+public:
+    explicit abandon_on_shutdown(request_table<Key>& table) : table_(table), exceptions_(std::uncaught_exceptions()) {}
+    abandon_on_shutdown(const abandon_on_shutdown&) = delete;
+    abandon_on_shutdown& operator=(const abandon_on_shutdown&) = delete;
+    ~abandon_on_shutdown() {
+        if (std::uncaught_exceptions() == exceptions_) table_.abandon_all();
+    }
+
+private:
+    request_table<Key>& table_;
+    int exceptions_;
 };
 
 /// The TimeoutError text of netaio's request() (BEHAVIOUR B64/B91).
