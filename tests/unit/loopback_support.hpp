@@ -38,6 +38,25 @@ void run_loopback(Body body, std::chrono::milliseconds deadline = 10s) {
     if (!finished) FAIL("test coroutine did not finish within " << deadline.count() << " ms");
 }
 
+/// Run `body` on `io` (the test's own io_context, not stopped when `body` ends) and
+/// check that run_for() then returns because no work is left, well before `limit`:
+/// nothing the body leaves behind (a timer, an alarm) keeps the io_context busy.
+template <class Awaitable>
+void require_runs_out_of_work(asio::io_context& io, Awaitable body, std::chrono::milliseconds limit = 10s) {
+    std::exception_ptr failure;
+    bool finished = false;
+    asio::co_spawn(io, std::move(body), [&](std::exception_ptr e) {
+        failure = e;
+        finished = true;
+    });
+    const auto started = std::chrono::steady_clock::now();
+    io.run_for(limit);
+    if (failure) std::rethrow_exception(failure);
+    REQUIRE(finished);
+    CHECK(io.stopped());  // run_for() returned because no work was left, not at its limit
+    CHECK(std::chrono::steady_clock::now() - started < limit / 2);
+}
+
 /// Suspend the calling coroutine for `d` (for pacing only; tests wait on events, not sleeps).
 inline asio::awaitable<void> pause(std::chrono::milliseconds d) {
     asio::steady_timer t(co_await asio::this_coro::executor, d);
