@@ -5,14 +5,19 @@
 // a short-circuited condition, and GCC 12 evaluates the co_await there anyway.
 #include "loopback_support.hpp"
 
+#include <netaio/detail/read_after_poll.hpp>
 #include <netaio/tcp_client.hpp>
 #include <netaio/tcp_server.hpp>
 
 #include <asio/experimental/awaitable_operators.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/post.hpp>
 #include <asio/strand.hpp>
+#include <asio/write.hpp>
 
 #include <array>
 #include <cctype>
+#include <memory>
 #include <set>
 #include <stdexcept>
 #include <vector>
@@ -797,4 +802,76 @@ TEST_CASE("tcp: IPv6 - a dual-stack server on :: answers clients on ::1 and 127.
         CHECK(text(r4.body.content) == "v4");
         co_await server.stop();
     });
+}
+
+// The client's reader re-arms with detail::async_read_some_after_poll. It must deliver
+// what async_read_some delivers, start only after the handlers already queued, and
+// free its handler, uninvoked, when the io_context goes away first.
+namespace {
+
+struct loopback_pair {
+    explicit loopback_pair(asio::io_context& io) : near(io), far(io) {
+        asio::ip::tcp::acceptor acceptor(io, {asio::ip::make_address("127.0.0.1"), 0});
+        near.connect(acceptor.local_endpoint());  // completes in the backlog: no accept needed first
+        acceptor.accept(far);
+    }
+    asio::ip::tcp::socket near, far;
+};
+
+struct read_result {
+    bool done = false;
+    std::error_code ec;
+    std::size_t n = 0;
+};
+
+}  // namespace
+
+TEST_CASE("tcp: a read started after the poll delivers the bytes like async_read_some", "[tcp][read_after_poll]") {
+    asio::io_context io;
+    loopback_pair pair(io);
+    std::array<char, 16> buffer{};
+    read_result got;
+    detail::async_read_some_after_poll(pair.far, asio::buffer(buffer), [&got](std::error_code ec, std::size_t n) {
+        got = {true, ec, n};
+    });
+    asio::write(pair.near, asio::buffer("hello", 5));
+    io.run_for(5s);  // returns as soon as the read completes (no work left)
+    REQUIRE(got.done);
+    CHECK_FALSE(got.ec);
+    REQUIRE(got.n == 5);
+    CHECK(std::string(buffer.data(), got.n) == "hello");
+}
+
+TEST_CASE("tcp: a read started after the poll starts after the handlers already queued", "[tcp][read_after_poll]") {
+    asio::io_context io;
+    loopback_pair pair(io);
+    std::array<char, 16> buffer{};
+    read_result got;
+    // Queued first, so it runs before the read starts: the read then finds the socket
+    // closed (bad_descriptor). A read started at once would have been pending when
+    // the socket closed, and cancelled (operation_aborted).
+    asio::post(io, [&pair] { pair.far.close(); });
+    detail::async_read_some_after_poll(pair.far, asio::buffer(buffer), [&got](std::error_code ec, std::size_t n) {
+        got = {true, ec, n};
+    });
+    io.run_for(5s);
+    REQUIRE(got.done);
+    CHECK(got.ec == asio::error::bad_descriptor);
+    CHECK(got.n == 0);
+}
+
+TEST_CASE("tcp: a read still waiting for its pass is freed, uninvoked, with its io_context", "[tcp][read_after_poll]") {
+    auto token = std::make_shared<int>(0);
+    const std::weak_ptr<int> watch = token;
+    bool invoked = false;
+    std::array<char, 16> buffer{};
+    {
+        asio::io_context io;
+        asio::ip::tcp::socket socket(io, asio::ip::tcp::v4());
+        detail::async_read_some_after_poll(socket, asio::buffer(buffer),
+                                           [&invoked, token = std::move(token)](std::error_code, std::size_t) { invoked = true; });
+        REQUIRE_FALSE(watch.expired());  // held by the queued start of the read
+    }
+    CHECK_FALSE(invoked);
+    CHECK(watch.expired());
 }
