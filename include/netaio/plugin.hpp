@@ -9,6 +9,7 @@
 #pragma once
 
 #include <netaio/errors.hpp>
+#include <netaio/logging.hpp>
 #include <netaio/message.hpp>
 #include <netaio/version.hpp>
 
@@ -16,6 +17,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <string_view>
 #include <system_error>
 #include <type_traits>
 #include <utility>
@@ -25,17 +27,43 @@ NETAIO_BEGIN_NAMESPACE
 struct Peer;               // <netaio/peer.hpp>
 class DefaultPeerPlugin;   // <netaio/peer.hpp>
 
-/// What a plugin may know about the other side of the exchange.
+/// Which kind of node applies a plugin.
+enum class node_kind : std::uint8_t { tcp_server, tcp_client, udp_node };
+
+/// The node applying a plugin, as the plugin may see it.
+///
+/// netaio passes the node itself to every plugin call (make(..., node, peer,
+/// peer_plugin)). Nodes here are templates on their message-type enum and own
+/// sockets a plugin must not touch, so plugins get this read-only view instead:
+/// what kind of node it is, its own identity and its logger. It lives as long as
+/// the node; plugins must not keep the pointer beyond the call.
+struct node_view {
+    node_kind kind = node_kind::tcp_server;
+    /// The node's own peer (its options.local_peer), or nullptr when it has none.
+    const Peer* local_peer = nullptr;
+    /// The node's logger and logger name (nullptr: none).
+    const logger* node_logger = nullptr;
+    std::string_view logger_name{};
+
+    /// Log through the node's logger, so that a plugin's lines go where its node's do.
+    template <class MakeText>
+    void log(log_level level, MakeText&& make_text) const {
+        if (node_logger) node_logger->log(level, logger_name, std::forward<MakeText>(make_text));
+    }
+};
+
+/// What a plugin may know about the exchange: the node applying it, the other
+/// side, and the message type.
 ///
 /// Peer-specific plugins (is_peer_specific() == true, e.g. X25519) need the
 /// remote peer; the symmetric plugins ignore the context.
 struct plugin_context {
     // Constructors (not an aggregate) so that plugin_context{peer, peer_plugin}
-    // stays valid, without -Wmissing-field-initializers, now that it has a third member.
+    // stays valid, without -Wmissing-field-initializers, as members are added.
     plugin_context() = default;
     plugin_context(const Peer* remote, const DefaultPeerPlugin* plugin = nullptr,
-                   std::optional<std::uint8_t> type = std::nullopt) noexcept
-        : peer(remote), peer_plugin(plugin), message_type(type) {}
+                   std::optional<std::uint8_t> type = std::nullopt, const node_view* applying_node = nullptr) noexcept
+        : peer(remote), peer_plugin(plugin), message_type(type), node(applying_node) {}
 
     /// The remote peer when known, else nullptr.
     const Peer* peer = nullptr;
@@ -47,6 +75,9 @@ struct plugin_context {
     /// the type (Ed25519AuthPlugin signs it) need it, the others ignore it.
     /// nullopt when a caller applies a plugin by hand without saying.
     std::optional<std::uint8_t> message_type;
+    /// The node applying the plugin (every node fills it in), else nullptr when a
+    /// caller applies a plugin by hand.
+    const node_view* node = nullptr;
 };
 
 /// An authentication plugin: adds auth fields to outgoing messages and checks incoming ones.

@@ -70,6 +70,7 @@ public:
         core.peer_plugin = options_.peer_plugin;
         core.log = options_.log;
         core.logger_name = options_.logger_name;
+        core.describe(node_kind::tcp_client, options_.local_peer ? &*options_.local_peer : nullptr);
         core.on_reject = options_.on_reject;
     }
 

@@ -65,6 +65,7 @@ public:
         core.peer_plugin = options_.peer_plugin;
         core.log = options_.log;
         core.logger_name = options_.logger_name;
+        core.describe(node_kind::tcp_server, options_.local_peer ? &*options_.local_peer : nullptr);
         core.on_reject = options_.on_reject;
         core.default_handler = make_handler_entry<tcp_connection>([](const Message&) { return make_not_found_msg(); });
     }

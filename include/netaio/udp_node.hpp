@@ -74,6 +74,7 @@ public:
         core.peer_plugin = options_.peer_plugin;
         core.log = options_.log;
         core.logger_name = options_.logger_name;
+        core.describe(node_kind::udp_node, options_.local_peer ? &*options_.local_peer : nullptr);
         core.on_reject = options_.on_reject;
         // netaio's UDP default reply: NOT_FOUND, uri "ERROR" (BEHAVIOUR B12).
         core.default_handler = make_handler_entry<peer_address>([](const Message&) { return make_error_msg("not found"); });

@@ -7,20 +7,26 @@
 // inside co_await expressions, no capturing coroutine lambdas (see test_tcp_basic.cpp).
 #include "injector.hpp"
 #include "loopback_support.hpp"
+#include "node_probe_plugin.hpp"
 
 #include <netaio/hmac_auth_plugin.hpp>
 #include <netaio/sha256_stream_cipher_plugin.hpp>
 #include <netaio/tcp_client.hpp>
 #include <netaio/tcp_server.hpp>
 
+#include <algorithm>
 #include <array>
+#include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 using namespace netaio;
 using netaio_test::eventually;
 using netaio_test::expect_alive;
 using netaio_test::expect_alive_with;
+using netaio_test::log_lines;
+using netaio_test::node_probe_plugin;
 using netaio_test::frame_builder;
 using netaio_test::raw_socket;
 using netaio_test::request_msg;
@@ -652,6 +658,65 @@ TEST_CASE("tcp plugins: python_semantics HMAC with a short secret on both sides 
             CHECK(reply->type() == MessageType::RESPOND_URI);
         }
         CHECK(server.stats().total_rejected() == 0);
+        co_await server.stop();
+    });
+}
+
+TEST_CASE("tcp plugins: plugins are called with the node applying them: its kind, its local peer, its logger (P§9, netaio passes node)",
+          "[tcp][plugins]") {
+    run_loopback([](asio::io_context& io) -> asio::awaitable<void> {
+        node_probe_plugin server_probe;
+        node_probe_plugin client_probe;
+        auto server_log = std::make_shared<log_lines>();
+        auto client_log = std::make_shared<log_lines>();
+
+        tcp_server_options so = plugin_server(server_probe, nullptr);
+        so.local_peer = netaio_test::local_peer_named("the-server");
+        so.log = netaio_test::recording_logger(server_log);
+        TCPServer server(io.get_executor(), so);
+        add_echo(server);
+        server.start();
+
+        tcp_client_options co = plugin_client(server.local_port(), client_probe, nullptr);
+        co.log = netaio_test::recording_logger(client_log);  // no local peer: the view says so
+        TCPClient client(io.get_executor(), co);
+        co_await client.connect();
+        Message r = co_await client.request("echo", "hi");
+        CHECK(text_of(r.body.content) == "hi");
+
+        // The server checked the request and made the reply; the client made the
+        // request and checked the reply. Each saw its own node.
+        REQUIRE(server_probe.calls->size() == 2);
+        CHECK(server_probe.calls->at(0).call == "check");
+        CHECK(server_probe.calls->at(1).call == "make");
+        for (const auto& s : *server_probe.calls) {
+            CHECK(s.has_node);
+            CHECK(s.kind == node_kind::tcp_server);
+            CHECK(s.local_id == "the-server");
+        }
+        REQUIRE(client_probe.calls->size() == 2);
+        CHECK(client_probe.calls->at(0).call == "make");
+        CHECK(client_probe.calls->at(1).call == "check");
+        for (const auto& s : *client_probe.calls) {
+            CHECK(s.has_node);
+            CHECK(s.kind == node_kind::tcp_client);
+            CHECK(s.local_id.empty());
+        }
+        // A plugin's log lines go to its node's sink, under the node's logger name.
+        CHECK(netaio_test::contains(*server_log, "netaio.server: probe check"));
+        CHECK(netaio_test::contains(*server_log, "netaio.server: probe make"));
+        CHECK(netaio_test::contains(*client_log, "netaio.client: probe make"));
+        CHECK(netaio_test::contains(*client_log, "netaio.client: probe check"));
+        CHECK_FALSE(netaio_test::contains(*client_log, "netaio.server: probe check"));
+
+        // set_logger() later: the plugin follows the node's new sink.
+        auto replaced = std::make_shared<log_lines>();
+        server.set_logger(netaio_test::recording_logger(replaced));
+        Message again = co_await client.request("echo", "again");
+        CHECK(text_of(again.body.content) == "again");
+        CHECK(netaio_test::contains(*replaced, "netaio.server: probe check"));
+
+        client.close_all();
         co_await server.stop();
     });
 }

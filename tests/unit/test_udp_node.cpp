@@ -4,6 +4,7 @@
 // multicast runs in a private network namespace (see tests/netns/); IPv6 unicast
 // uses ::1. Test names cite BEHAVIOUR.md / RELIABILITY.md items.
 #include "loopback_support.hpp"
+#include "node_probe_plugin.hpp"
 
 #include <netaio/hmac_auth_plugin.hpp>
 #include <netaio/udp_node.hpp>
@@ -588,5 +589,38 @@ TEST_CASE("udp: a reply to a known peer refreshes its last_rx (B82, B97)", "[udp
         CHECK(a.peers().by_id(to_bytes("node-b"))->last_rx == first + 30);
         a.stop();
         b.stop();
+    });
+}
+
+TEST_CASE("udp: plugins are called with the node applying them (P§9.6, netaio passes node)", "[udp]") {
+    run_loopback([](asio::io_context& io) -> asio::awaitable<void> {
+        netaio_test::node_probe_plugin probe;
+        auto lines = std::make_shared<netaio_test::log_lines>();
+        udp_node_options so = loopback_node();
+        so.auth_plugin = probe;
+        so.local_peer = netaio_test::local_peer_named("udp-server");
+        so.log = netaio_test::recording_logger(lines);
+        UDPNode server(io.get_executor(), so);
+        server.on({MessageType::REQUEST_URI, "echo"}, echo_reply);
+        server.start();
+        udp_node_options co = loopback_node();
+        co.auth_plugin = probe;  // the same plugin instance on both nodes: the view tells them apart
+        UDPNode client(io.get_executor(), co);
+        client.start();
+        Message reply = co_await client.request("echo", peer_address("127.0.0.1", server.local_port()), "hi");
+        CHECK(text(reply.body.content) == "hi");
+        // client make, server check, server make, client check
+        REQUIRE(probe.calls->size() == 4);
+        for (const auto& seen : *probe.calls) {
+            CHECK(seen.has_node);
+            CHECK(seen.kind == node_kind::udp_node);
+        }
+        CHECK(probe.calls->at(0).local_id.empty());
+        CHECK(probe.calls->at(1).local_id == "udp-server");
+        CHECK(probe.calls->at(2).local_id == "udp-server");
+        CHECK(probe.calls->at(3).local_id.empty());
+        CHECK(netaio_test::contains(*lines, "netaio.node: probe check"));
+        server.stop();
+        client.stop();
     });
 }

@@ -61,7 +61,19 @@ public:
         return layer;
     }
 
-    plugin_context context_for(const Peer* peer) const { return plugin_context{peer, &peer_plugin}; }
+    /// What plugins see of this node (plugin_context::node); set by describe().
+    node_view view;
+
+    /// Fill in `view`; each node calls it once its logger and options are in place.
+    /// `local` must live as long as the node (it points into the node's options).
+    void describe(node_kind kind, const Peer* local) {
+        view.kind = kind;
+        view.local_peer = local;
+        view.node_logger = &log;
+        view.logger_name = logger_name;
+    }
+
+    plugin_context context_for(const Peer* peer) const { return plugin_context{peer, &peer_plugin, std::nullopt, &view}; }
 
     /// Count a refused frame or closed connection and tell the observer.
     void reject(errc reason, const peer_address& from) {
