@@ -5,6 +5,7 @@
 #pragma once
 
 #include <netaio/auth_fields.hpp>
+#include <netaio/auto_reconnect_timeout_handler.hpp>
 #include <netaio/bytes.hpp>
 #include <netaio/crypto.hpp>
 #include <netaio/ed25519_auth_plugin.hpp>

@@ -12,13 +12,19 @@
 #include <netaio/peer.hpp>
 #include <netaio/peer_table.hpp>
 #include <netaio/plugin.hpp>
+#include <netaio/random.hpp>
 #include <netaio/version.hpp>
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <optional>
 #include <string>
+#include <system_error>
+#include <type_traits>
+#include <variant>
+#include <vector>
 
 NETAIO_BEGIN_NAMESPACE
 
@@ -81,6 +87,134 @@ struct tcp_server_options {
     clock_source clock{};                ///< peer times (injectable for tests)
 };
 
+// ---- TCP client: timeout handlers and automatic reconnect ------------------------------
+
+template <message_type_enum E>
+class basic_tcp_client;  // netaio/tcp_client.hpp
+
+/// What netaio's request() hands its timeout handler besides the node (BEHAVIOUR B64):
+/// the context of the request that timed out.
+struct timeout_context {
+    timeout_context() = default;  // not an aggregate: safe as a temporary in co_await expressions (GCC 12)
+    bytes uri;                                ///< the request's uri, as sent before any cipher
+    std::chrono::milliseconds timeout{0};     ///< its timeout
+    peer_address server;                      ///< where it was sent (UDP: the destination)
+    std::vector<MessageType> response_types;  ///< the reply types it accepted (netaio: its handler keys)
+};
+
+/// A request timed out (BEHAVIOUR B64, B67, B91): netaio's timeout-handler arguments
+/// timeout_type, server, error and context.
+struct timeout_event {
+    timeout_event() = default;  // not an aggregate (see timeout_context)
+    std::string timeout_type;   ///< "request_timeout"
+    peer_address server;
+    std::error_code error;      ///< errc::timed_out
+    /// netaio's TimeoutError text, "Request for URI <uri> timed out after <seconds>s":
+    /// the uri as UTF-8 with invalid bytes replaced by U+FFFD, the seconds as Python
+    /// prints a float (0.2 -> "0.2", 10 s -> "10.0"); UDP adds " @ host:port" after the uri.
+    std::string message;
+    timeout_context context;
+};
+
+/// A plain timeout handler (UDPNode; also one of the TCP client's forms).
+using timeout_handler = std::function<void(const timeout_event&)>;
+
+/// A TCP client's timeout handler, in any of netaio's forms (BEHAVIOUR B67):
+///
+///     void(const timeout_event&)                               runs before the request raises
+///     void(basic_tcp_client<E>&, const timeout_event&)         the same, with the client
+///     asio::awaitable<void>(basic_tcp_client<E>&, timeout_event)  started in the background;
+///     asio::awaitable<void>(timeout_event)                         the request raises at once
+///
+/// A plain handler that throws is logged (ERROR) and the request raises errc::timed_out
+/// as usual. A coroutine handler runs on the client's executor with a client handle of
+/// its own (valid while it runs, whatever happens to the caller's client object); its
+/// exceptions are logged, never lost; cancel_timeout_handler_tasks() cancels and awaits
+/// those still running, and close(), close_all() and the client's destructor cancel them.
+template <message_type_enum E>
+class basic_tcp_timeout_handler {
+public:
+    using client_type = basic_tcp_client<E>;
+    using plain_fn = std::function<void(const timeout_event&)>;
+    using client_fn = std::function<void(client_type&, const timeout_event&)>;
+    using coroutine_fn = std::function<asio::awaitable<void>(client_type&, timeout_event)>;
+    using target_type = std::variant<std::monostate, plain_fn, client_fn, coroutine_fn>;
+
+    basic_tcp_timeout_handler() = default;
+    basic_tcp_timeout_handler(std::nullptr_t) {}
+    /// Any callable of one of the four forms (the form is chosen from its signature).
+    template <class F>
+        requires(!std::is_same_v<std::decay_t<F>, basic_tcp_timeout_handler> &&
+                 (std::is_invocable_v<std::decay_t<F>&, client_type&, timeout_event> ||
+                  std::is_invocable_v<std::decay_t<F>&, timeout_event>))
+    basic_tcp_timeout_handler(F&& f) {
+        using D = std::decay_t<F>;
+        if constexpr (std::is_invocable_v<D&, client_type&, timeout_event>) {
+            if constexpr (std::is_same_v<std::invoke_result_t<D&, client_type&, timeout_event>, asio::awaitable<void>>)
+                fn_ = coroutine_fn(std::forward<F>(f));
+            else
+                fn_ = client_fn(std::forward<F>(f));
+        } else if constexpr (std::is_same_v<std::invoke_result_t<D&, timeout_event>, asio::awaitable<void>>) {
+            // Not a coroutine itself: it returns the awaitable the handler makes.
+            fn_ = coroutine_fn([g = D(std::forward<F>(f))](client_type&, timeout_event event) mutable { return g(std::move(event)); });
+        } else {
+            fn_ = plain_fn(std::forward<F>(f));
+        }
+    }
+
+    explicit operator bool() const noexcept { return fn_.index() != 0; }
+    /// The handler, by form.
+    const target_type& target() const noexcept { return fn_; }
+
+private:
+    target_type fn_;
+};
+using tcp_timeout_handler = basic_tcp_timeout_handler<MessageType>;
+
+/// How the delay before each reconnect attempt is drawn from its ceiling
+/// min(max_delay, initial_delay * multiplier^(attempt-1)).
+enum class backoff_jitter {
+    none,   ///< the ceiling itself (clients restarted together retry together)
+    full,   ///< uniform in [0, ceiling]: spreads a restart storm best (the default)
+    equal,  ///< ceiling/2 + uniform in [0, ceiling/2]: never less than half the ceiling
+};
+
+/// What the reconnect machinery did, for logs, metrics and tests.
+enum class reconnect_event_kind {
+    scheduled,    ///< an attempt will be made after `delay`
+    failed,       ///< the attempt failed (`error`); another is scheduled unless attempts are exhausted
+    reconnected,  ///< the attempt succeeded: the connection is back (counted in stats().reconnects)
+    gave_up,      ///< max_attempts failed; no more attempts for this server
+};
+struct reconnect_event {
+    reconnect_event_kind kind;
+    const peer_address& server;
+    std::size_t attempt;               ///< 1 for the first attempt after the loss
+    std::chrono::milliseconds delay;   ///< scheduled: the wait before this attempt
+    std::error_code error;             ///< failed: why
+};
+using reconnect_callback = std::function<void(const reconnect_event&)>;
+
+/// Automatic reconnect of a TCP client (RELIABILITY E10, L8): opt-in. A connection
+/// lost without close() (the server stopped or restarted, a reset, a deadline) is
+/// re-established with jittered exponential backoff. Requests pending on the lost
+/// connection fail at once with errc::connection_lost; requests made while it is down
+/// fail at once with errc::not_connected. A connection made again re-advertises under
+/// peer management as connect() does (BEHAVIOUR B50). close(), close_all(), connect()
+/// to that server and the client's destruction end the attempts.
+struct reconnect_options {
+    bool enabled = false;
+    std::chrono::milliseconds initial_delay = 100ms;  ///< ceiling of the first attempt
+    std::chrono::milliseconds max_delay = 5s;         ///< the ceiling never grows past this
+    double multiplier = 2.0;                          ///< ceiling growth per attempt (>= 1)
+    backoff_jitter jitter = backoff_jitter::full;
+    std::size_t max_attempts = 0;                     ///< 0 = unbounded
+    random_source random{};                           ///< jitter source (libsodium when empty; tests inject)
+    reconnect_callback on_event{};                    ///< observe attempts (optional)
+};
+
+/// TCPClient options; defaults as netaio's TCPClient (BEHAVIOUR B48): server
+/// 127.0.0.1:8888, requests time out after 10 s.
 struct tcp_client_options {
     std::string host = "127.0.0.1";  ///< default server host
     std::uint16_t port = 8888;       ///< default server port
@@ -104,6 +238,12 @@ struct tcp_client_options {
     std::optional<Peer> local_peer{};    ///< this node's identity for peer management
     peer_table_options peers{};          ///< caps of the peer table
     clock_source clock{};                ///< peer times (injectable for tests)
+    /// Automatic reconnect of lost connections (off by default).
+    reconnect_options reconnect{};
+    /// netaio's timeout_error_handler (BEHAVIOUR B48, B67); set_timeout_handler() replaces
+    /// it. A client with another message-type enum than MessageType takes only the plain
+    /// form here (the others name TCPClient): give it the rest via set_timeout_handler().
+    tcp_timeout_handler timeout_error_handler{};
 };
 
 /// Options of one send/broadcast/notify call.
@@ -151,15 +291,6 @@ private:
     bool use_auth_ = true;
     bool use_cipher_ = true;
 };
-
-/// Called when a request times out, before the error is raised (BEHAVIOUR B64/B67).
-struct timeout_event {
-    std::string_view timeout_type;  ///< "request_timeout"
-    const peer_address& server;
-    const bytes& uri;
-    std::chrono::milliseconds timeout;
-};
-using timeout_handler = std::function<void(const timeout_event&)>;
 
 /// Peer management settings (BEHAVIOUR B42, B71, B93, B96).
 struct peer_management_options {

@@ -24,6 +24,7 @@ struct node_stats {
     std::uint64_t handler_calls = 0;
     std::uint64_t connections_accepted = 0;
     std::uint64_t connections_closed = 0;
+    std::uint64_t reconnects = 0;  ///< TCP client: lost connections re-established automatically
 
     /// Count of one reason (rejected frames, auth and decrypt failures, drops, timeouts...).
     std::uint64_t count(errc reason) const {
@@ -45,6 +46,7 @@ struct node_stats {
                           std::to_string(frames_sent) + " writes=" + std::to_string(writes) + " handler_calls=" + std::to_string(handler_calls) +
                           " connections_accepted=" + std::to_string(connections_accepted) +
                           " connections_closed=" + std::to_string(connections_closed);
+        if (reconnects > 0) out += " reconnects=" + std::to_string(reconnects);
         for (const auto& [reason, n] : rejected_)
             out += " " + make_error_code(reason).message() + "=" + std::to_string(n);
         return out;

@@ -3,7 +3,7 @@
 //
 //     netaio::TCPClient client(io.get_executor(), {.port = port});
 //     co_await client.connect();                                 // the default server
-//     netaio::Message reply = co_await client.request("echo", {.content = netaio::to_bytes("hi")});
+//     netaio::Message reply = co_await client.request("echo", "hi");  // uri, content[, request_options]
 //
 // Every connection has a reader from the moment it connects. A received message
 // first completes the oldest pending request for its (server, uri) whose expected
@@ -11,8 +11,10 @@
 // connection, FIFO per uri); otherwise it goes to the handlers; what remains
 // (handler results, unhandled messages, auth-error results) is kept in a small
 // per-connection inbox for receive_once(). The client never replies by itself
-// (BEHAVIOUR B57), except PEER_DISCOVERED under peer management. When a connection closes, its pending requests fail at once
-// with errc::connection_lost instead of waiting for their timeout.
+// (BEHAVIOUR B57), except PEER_DISCOVERED under peer management. When a connection
+// closes, its pending requests fail at once with errc::connection_lost instead of
+// waiting for their timeout; with options.reconnect enabled, a connection lost without
+// close() is then re-established with jittered exponential backoff.
 //
 // Writes: a request sent while no other request is in flight on its connection
 // (request/response lockstep) is written at once. Everything else queued in one
@@ -26,7 +28,9 @@
 #include <netaio/detail/node_core.hpp>
 #include <netaio/detail/peer_handlers.hpp>
 #include <netaio/detail/read_after_poll.hpp>
+#include <netaio/detail/reconnect_backoff.hpp>
 #include <netaio/detail/request_table.hpp>
+#include <netaio/detail/request_timeout.hpp>
 #include <netaio/detail/tcp_session.hpp>
 #include <netaio/handler.hpp>
 #include <netaio/message.hpp>
@@ -36,6 +40,8 @@
 #include <netaio/tcp_connection.hpp>
 #include <netaio/version.hpp>
 
+#include <asio/bind_cancellation_slot.hpp>
+#include <asio/cancellation_signal.hpp>
 #include <asio/connect.hpp>
 #include <asio/ip/tcp.hpp>
 
@@ -43,17 +49,24 @@
 #include <list>
 #include <map>
 #include <memory>
+#include <optional>
 #include <type_traits>
+#include <variant>
 #include <vector>
 
 NETAIO_BEGIN_NAMESPACE
 
 namespace detail {
 
+/// Tag of the client handle a timeout handler is given (it does not close the client).
+struct borrowed_client_t {};
+
 template <message_type_enum E>
 class tcp_client_impl : public std::enable_shared_from_this<tcp_client_impl<E>> {
 public:
     using core_type = node_core<E, peer_address>;
+    using client_type = basic_tcp_client<E>;
+    using timeout_handler_type = basic_tcp_timeout_handler<E>;
 
     tcp_client_impl(asio::any_io_executor ex, tcp_client_options options)
         : executor_(ex),
@@ -61,7 +74,10 @@ public:
           default_key_{options_.host, options_.port},
           sweep_timer_(ex),
           request_alarm_(ex, [this](steady::time_point now) { return expire_requests(now); }),
-          peers_{peer_table(options_.peers, options_.clock), {}} {
+          peers_{peer_table(options_.peers, options_.clock), {}},
+          timeout_tasks_ended_(ex) {
+        validate(options_.reconnect);
+        on_timeout = handler_from_options(options_.timeout_error_handler);
         if (options_.local_peer) peers_.table.set_local_id(options_.local_peer->id);
         core.outer = {options_.auth_plugin, options_.cipher_plugin};
         core.use_auth = options_.use_auth;
@@ -75,7 +91,7 @@ public:
     }
 
     core_type core;
-    timeout_handler on_timeout;
+    timeout_handler_type on_timeout;
 
     asio::any_io_executor executor() const { return executor_; }
     const tcp_client_options& options() const noexcept { return options_; }
@@ -88,42 +104,37 @@ public:
 
     // ---- connections -----------------------------------------------------------------
 
-    static asio::awaitable<void> connect(std::shared_ptr<tcp_client_impl> self, peer_address key) {
+    /// connect(): open a connection to `key` within `timeout` (0: options.connect_timeout).
+    static asio::awaitable<void> connect(std::shared_ptr<tcp_client_impl> self, peer_address key,
+                                         std::chrono::milliseconds timeout) {
+        if (self->shut_down_) throw error(errc::stopped, "the client was destroyed");
         self->core.log.log(log_level::info, self->core.logger_name,
                            [&] { return "connecting to " + key.host + ":" + std::to_string(key.port); });
-        asio::ip::tcp::resolver resolver(self->executor_);
-        auto [rec, endpoints] = co_await resolver.async_resolve(key.host, std::to_string(key.port), use_nothrow);
-        if (rec) throw std::system_error(rec, "resolve " + key.host);
-        asio::ip::tcp::socket socket(self->executor_);
-        // The connect races a timer; whichever finishes first cancels the other.
-        asio::steady_timer timer(self->executor_, self->options_.connect_timeout);
-        bool timed_out = false;
-        timer.async_wait([&socket, &timed_out](std::error_code ec) {
-            if (!ec) {
-                timed_out = true;
-                std::error_code ignored;
-                socket.close(ignored);
-            }
-        });
-        auto [cec, endpoint] = co_await asio::async_connect(socket, endpoints, use_nothrow);
-        timer.cancel();
-        if (timed_out) throw error(errc::timed_out, "connect to " + key.host + ":" + std::to_string(key.port));
-        if (cec) throw std::system_error(cec, "connect to " + key.host + ":" + std::to_string(key.port));
-        (void)endpoint;
+        const auto attempt = std::make_shared<connect_attempt>(self->executor_);
+        co_await open(attempt, key, timeout.count() > 0 ? timeout : self->options_.connect_timeout);
+        self->adopt(key, std::move(attempt->socket));
+    }
 
-        if (auto old = self->connections_.find(key); old != self->connections_.end()) old->second->close(errc::stopped);
-        auto s = std::make_shared<tcp_session>(std::move(socket), ++self->next_id_, self->options_.connection, self->core.types);
-        auto state = std::make_shared<connection_state>(s, self->executor_);
-        self->connections_[key] = s;
-        self->states_[key] = state;  // replaces the state of an earlier connection to this key
-        if (key == self->default_key_) self->default_state_ = state;
-        s->write_stats = self->core.shared_stats;
-        ++self->core.stats.connections_accepted;
-        asio::co_spawn(self->executor_, read_loop(self, key, s, state), self->report("receive loop"));
-        if (self->managing_) self->send_peer_message(MessageType::ADVERTISE_PEER, key);  // introduce ourselves (B50)
-        if (!self->sweeping_) {
-            self->sweeping_ = true;
-            asio::co_spawn(self->executor_, sweep(self), self->report("sweep"));
+    /// Take `socket`, just connected, as the connection to `key`: it replaces any
+    /// earlier one and ends automatic reconnect attempts to `key`.
+    void adopt(const peer_address& key, asio::ip::tcp::socket socket) {
+        stop_reconnecting(key);
+        if (auto old = connections_.find(key); old != connections_.end()) {
+            if (auto st = states_.find(key); st != states_.end()) st->second->user_closed = true;
+            old->second->close(errc::stopped);
+        }
+        auto s = std::make_shared<tcp_session>(std::move(socket), ++next_id_, options_.connection, core.types);
+        auto state = std::make_shared<connection_state>(s, executor_);
+        connections_[key] = s;
+        states_[key] = state;  // replaces the state of an earlier connection to this key
+        if (key == default_key_) default_state_ = state;
+        s->write_stats = core.shared_stats;
+        ++core.stats.connections_accepted;
+        asio::co_spawn(executor_, read_loop(this->shared_from_this(), key, s, state), report("receive loop"));
+        if (managing_) send_peer_message(MessageType::ADVERTISE_PEER, key);  // introduce ourselves (B50)
+        if (!sweeping_) {
+            sweeping_ = true;
+            asio::co_spawn(executor_, sweep(this->shared_from_this()), report("sweep"));
         }
     }
 
@@ -132,17 +143,57 @@ public:
         return it == connections_.end() ? nullptr : it->second;
     }
 
-    /// Close one connection; with peer management on, a DISCONNECT goes first (B69).
+    /// Close one connection (B69): with peer management on, a DISCONNECT goes first
+    /// and the socket closes once it is written; the pending requests fail at once.
+    /// Ends reconnect attempts and the timeout-handler tasks for this server. Throws
+    /// errc::not_connected for a server never connected (netaio raises too).
     void close(const peer_address& key) {
-        auto s = session_for(key);
-        if (!s) return;
+        const auto state = states_.find(key);
+        if (state == states_.end() && !reconnecting_.contains(key))
+            throw error(errc::not_connected, "close: never connected to " + key.host + ":" + std::to_string(key.port));
+        stop_reconnecting(key);
+        cancel_timeout_tasks(&key);
+        if (state == states_.end()) return;
+        state->second->user_closed = true;
+        auto s = state->second->session;
+        if (!s->is_open()) return;
         if (managing_) send_peer_message(MessageType::DISCONNECT, key);
         s->close_when_flushed(errc::stopped);
+        state->second->requests.fail_all(errc::connection_lost);  // not once the DISCONNECT is out
     }
     void close_all() {
+        for (auto& [key, state] : states_) state->user_closed = true;
         for (auto& [key, s] : connections_) s->close(errc::stopped);
+        for (auto& [key, r] : reconnecting_) r->cancel();
+        reconnecting_.clear();
+        cancel_timeout_tasks(nullptr);
         sweep_timer_.cancel();
         request_alarm_.disarm();
+    }
+    /// The owning client object is gone: close everything, refuse new connections.
+    void shut_down() {
+        shut_down_ = true;
+        close_all();
+    }
+
+    /// Requests waiting for their reply on the connection to `key`.
+    std::size_t pending_requests(const peer_address& key) const {
+        const auto& state = state_for(key);
+        return state ? state->requests.size() : 0;
+    }
+    /// Whether automatic reconnect attempts to `key` are under way.
+    bool reconnecting(const peer_address& key) const { return reconnecting_.contains(key); }
+
+    // ---- timeout handler tasks (BEHAVIOUR B67) --------------------------------------------
+
+    std::size_t timeout_handler_tasks() const noexcept { return timeout_tasks_.size(); }
+
+    /// Cancel the coroutine timeout handlers still running and wait until they end.
+    static asio::awaitable<std::size_t> cancel_timeout_handler_tasks(std::shared_ptr<tcp_client_impl> self) {
+        const std::size_t n = self->timeout_tasks_.size();
+        self->cancel_timeout_tasks(nullptr);
+        while (!self->timeout_tasks_.empty()) co_await self->timeout_tasks_ended_.wait();
+        co_return n;
     }
 
     // ---- peer management (BEHAVIOUR B69-B74) ---------------------------------------------
@@ -213,7 +264,7 @@ public:
 
     bool send(const Message& m, const peer_address& key, const send_options& opts) {
         auto s = session_for(key);
-        if (!s || !s->is_open()) throw error(errc::not_connected, "no connection to " + key.host + ":" + std::to_string(key.port));
+        if (!s || !s->is_open()) throw not_connected(key);
         return send_on<const Message&>(*s, m, key, opts);
     }
 
@@ -259,12 +310,16 @@ public:
         const peer_address& key = opts.server() ? *opts.server() : self->default_key();
         // A shared_ptr, since the connection (and its state) may end while we wait.
         const std::shared_ptr<connection_state> state = self->state_for(key);
-        if (!state || !state->session->is_open())
-            throw error(errc::not_connected, "no connection to " + key.host + ":" + std::to_string(key.port));
+        if (!state || !state->session->is_open()) throw self->not_connected(key);
         tcp_session& s = *state->session;
         if (state->requests.size() >= self->options_.max_pending_requests) {
             self->core.reject(errc::too_many_pending, key);
             throw error(errc::too_many_pending);
+        }
+        // Checked before the plugins seal anything: a full queue is not a plugin failure.
+        if (!s.queue_has_room()) {
+            self->core.reject(errc::queue_full, key);
+            throw error(errc::queue_full, "outbound queue to " + key.host + ":" + std::to_string(key.port) + " is full");
         }
         const auto timeout = opts.timeout().count() > 0 ? opts.timeout() : self->options_.request_timeout;
         if (reply.body.uri.size() + reply.body.content.size() > max_body_payload())
@@ -293,7 +348,7 @@ public:
         waiter->spare_content = std::move(reply.body.content);
         swap(waiter->spare_auth, reply.auth_data);
         reply.auth_data.clear();
-        if (!sent) throw error(errc::encrypt_failed, "request could not be prepared");
+        if (!sent) throw error(errc::encrypt_failed, "request could not be prepared (a plugin failed)");
         // Registered after the send: a reply is only read once this coroutine
         // suspends, and the table may keep the uri without copying it.
         state->requests.add(std::move(uri), waiter.get());
@@ -310,17 +365,46 @@ public:
         if (waiter->failure) throw error(waiter->failure);
         uri = state->requests.remove(waiter.get()).value_or(bytes());
         if (wait_ec == asio::error::operation_aborted) throw_request_cancelled();
-        // Timed out: tell the timeout handler, raise (BEHAVIOUR B64).
+        // Timed out: tell the timeout handler, raise (BEHAVIOUR B64). Out of line, so
+        // that none of it sits in every request's coroutine frame.
+        throw on_request_timeout(self, key, uri, timeout, type);
+    }
+
+    /// A request timed out: count it, run or start the timeout handler (B64, B67) and
+    /// return the error to raise.
+    static error on_request_timeout(const std::shared_ptr<tcp_client_impl>& self, const peer_address& key, const bytes& uri,
+                                    std::chrono::milliseconds timeout, MessageType type) {
         self->core.stats.add(errc::timed_out);
+        std::string text = request_timeout_text(uri, timeout);
         if (self->on_timeout) {
+            timeout_event event = make_request_timeout_event(key, uri, timeout, type, text);
             try {
-                self->on_timeout(timeout_event{"request_timeout", key, uri, timeout});
+                std::visit(
+                    [&](const auto& fn) {
+                        using F = std::decay_t<decltype(fn)>;
+                        if constexpr (std::is_same_v<F, typename timeout_handler_type::plain_fn>) {
+                            fn(event);
+                        } else if constexpr (std::is_same_v<F, typename timeout_handler_type::client_fn>) {
+                            client_type client(borrowed_client_t{}, self);
+                            fn(client, event);
+                        } else if constexpr (std::is_same_v<F, typename timeout_handler_type::coroutine_fn>) {
+                            self->start_timeout_task(fn, std::move(event));
+                        }
+                    },
+                    self->on_timeout.target());
             } catch (const std::exception& e) {
                 self->core.log.log(log_level::error, self->core.logger_name,
                                    [&] { return std::string("timeout handler threw: ") + e.what(); });
             }
         }
-        throw error(errc::timed_out, request_timeout_text(uri, timeout));
+        return error(errc::timed_out, text);
+    }
+
+    /// The error of a request or send to a server without an open connection.
+    error not_connected(const peer_address& key) const {
+        std::string what = "no connection to " + key.host + ":" + std::to_string(key.port);
+        if (reconnecting_.contains(key)) what += " (reconnecting)";
+        return error(errc::not_connected, what);
     }
 
     static asio::awaitable<std::optional<Message>> receive_once(std::shared_ptr<tcp_client_impl> self, peer_address key,
@@ -356,6 +440,7 @@ private:
     struct connection_state {
         connection_state(std::shared_ptr<tcp_session> s, const asio::any_io_executor&) : session(std::move(s)) {}
         std::shared_ptr<tcp_session> session;
+        bool user_closed = false;       // closed by close() / close_all() / a new connect(): no reconnect
         request_table<bytes> requests;  // keyed by uri: one table per connection
         std::deque<std::optional<Message>> inbox;
         std::vector<std::shared_ptr<inbox_waiter>> inbox_waiters;
@@ -447,13 +532,225 @@ private:
     void finish(const peer_address& key, const std::shared_ptr<tcp_session>& s, connection_state& state) {
         state.fail_all(errc::connection_lost);  // the state itself stays for receive_once()
         if (auto gone = peers_.table.unbind(key)) peers_.emit(peer_event_kind::removed, *gone, key);
-        if (auto it = connections_.find(key); it != connections_.end() && it->second == s) connections_.erase(it);
-        if (connections_.empty()) request_alarm_.disarm();  // no request can be pending
+        bool current = false;  // still the connection to `key` (not replaced by a new connect())
+        if (auto it = connections_.find(key); it != connections_.end() && it->second == s) {
+            connections_.erase(it);
+            current = true;
+        }
+        if (connections_.empty()) {  // no request can be pending, no deadline is watched
+            request_alarm_.disarm();
+            sweep_timer_.cancel();
+        }
         ++core.stats.connections_closed;
         core.log.log(log_level::info, core.logger_name, [&] {
             return "connection to " + key.host + ":" + std::to_string(key.port) + " closed (" +
                    make_error_code(s->close_reason()).message() + ")";
         });
+        if (current && !state.user_closed && !shut_down_ && options_.reconnect.enabled) start_reconnecting(key);
+    }
+
+    // ---- automatic reconnect (RELIABILITY E10, L8) ------------------------------------------
+
+    /// One resolve + connect, abortable from outside (close() during a reconnect attempt).
+    struct connect_attempt {
+        explicit connect_attempt(const asio::any_io_executor& ex) : resolver(ex), socket(ex), deadline(ex) {}
+        asio::ip::tcp::resolver resolver;
+        asio::ip::tcp::socket socket;
+        asio::steady_timer deadline;
+        bool timed_out = false;
+        bool aborted = false;
+        void abort() {
+            aborted = true;
+            resolver.cancel();
+            deadline.cancel();
+            std::error_code ignored;
+            socket.close(ignored);
+        }
+    };
+
+    /// Resolve `key` and connect `a->socket` to it within `timeout`. Throws
+    /// std::system_error (resolve, refused, unreachable), errc::timed_out, or
+    /// errc::stopped when aborted.
+    static asio::awaitable<void> open(std::shared_ptr<connect_attempt> a, peer_address key, std::chrono::milliseconds timeout) {
+        const std::string where = key.host + ":" + std::to_string(key.port);
+        auto [rec, endpoints] = co_await a->resolver.async_resolve(key.host, std::to_string(key.port), use_nothrow);
+        if (a->aborted) throw error(errc::stopped, "connect to " + where + " abandoned");
+        if (rec) throw std::system_error(rec, "resolve " + key.host);
+        // The connect races the deadline; whichever finishes first cancels the other.
+        const bool with_deadline = timeout.count() > 0;
+        if (with_deadline) {
+            a->deadline.expires_after(timeout);
+            a->deadline.async_wait([weak = std::weak_ptr<connect_attempt>(a)](std::error_code ec) {
+                auto alive = weak.lock();
+                if (ec || !alive) return;
+                alive->timed_out = true;
+                std::error_code ignored;
+                alive->socket.close(ignored);
+            });
+        }
+        auto [cec, endpoint] = co_await asio::async_connect(a->socket, endpoints, use_nothrow);
+        (void)endpoint;
+        if (with_deadline) a->deadline.cancel();
+        if (a->aborted) throw error(errc::stopped, "connect to " + where + " abandoned");
+        if (a->timed_out) throw error(errc::timed_out, "connect to " + where);
+        if (cec) throw std::system_error(cec, "connect to " + where);
+    }
+
+    /// The automatic attempts to one server; cancel() ends them at once.
+    struct reconnector {
+        explicit reconnector(const asio::any_io_executor& ex) : timer(ex) {}
+        asio::steady_timer timer;                   // the backoff wait
+        std::shared_ptr<connect_attempt> attempt;   // the attempt in progress, if any
+        bool cancelled = false;
+        void cancel() {
+            cancelled = true;
+            timer.cancel();
+            if (attempt) attempt->abort();
+        }
+    };
+
+    void start_reconnecting(const peer_address& key) {
+        stop_reconnecting(key);
+        auto r = std::make_shared<reconnector>(executor_);
+        reconnecting_[key] = r;
+        asio::co_spawn(executor_, reconnect_loop(this->shared_from_this(), key, r), report("reconnect"));
+    }
+    void stop_reconnecting(const peer_address& key) {
+        if (auto it = reconnecting_.find(key); it != reconnecting_.end()) {
+            it->second->cancel();
+            reconnecting_.erase(it);
+        }
+    }
+
+    void emit_reconnect(reconnect_event_kind kind, const peer_address& key, std::size_t attempt,
+                        std::chrono::milliseconds delay, std::error_code ec) {
+        if (!options_.reconnect.on_event) return;
+        try {
+            options_.reconnect.on_event(reconnect_event{kind, key, attempt, delay, ec});
+        } catch (const std::exception& e) {
+            core.log.log(log_level::error, core.logger_name, [&] { return std::string("reconnect callback threw: ") + e.what(); });
+        }
+    }
+
+    /// Wait, try, repeat with growing jittered delays until connected, cancelled or
+    /// out of attempts. Holds the client only while it runs: close(), close_all() and
+    /// the client's destructor cancel it.
+    static asio::awaitable<void> reconnect_loop(std::shared_ptr<tcp_client_impl> self, peer_address key,
+                                                std::shared_ptr<reconnector> r) {
+        const reconnect_options& o = self->options_.reconnect;
+        const std::string where = key.host + ":" + std::to_string(key.port);
+        std::size_t attempt = 0;
+        while (!r->cancelled) {
+            if (o.max_attempts != 0 && attempt >= o.max_attempts) {
+                self->core.log.log(log_level::error, self->core.logger_name, [&] {
+                    return "giving up reconnecting to " + where + " after " + std::to_string(attempt) + " attempts";
+                });
+                self->emit_reconnect(reconnect_event_kind::gave_up, key, attempt, std::chrono::milliseconds(0), {});
+                break;
+            }
+            ++attempt;
+            const auto delay = backoff_delay(o, attempt);
+            self->emit_reconnect(reconnect_event_kind::scheduled, key, attempt, delay, {});
+            if (r->cancelled) break;
+            r->timer.expires_after(delay);
+            auto [wait_ec] = co_await r->timer.async_wait(use_nothrow);
+            (void)wait_ec;  // cancel() sets r->cancelled
+            if (r->cancelled) break;
+            r->attempt = std::make_shared<connect_attempt>(self->executor_);
+            std::error_code failure;
+            try {
+                co_await open(r->attempt, key, self->options_.connect_timeout);
+            } catch (const std::system_error& e) {
+                failure = e.code();
+            }
+            const std::shared_ptr<connect_attempt> a = std::move(r->attempt);
+            r->attempt.reset();
+            if (r->cancelled) break;
+            if (!failure) {
+                self->reconnecting_.erase(key);  // r is the registered one: it was not cancelled
+                self->adopt(key, std::move(a->socket));
+                ++self->core.stats.reconnects;
+                self->core.log.log(log_level::info, self->core.logger_name,
+                                   [&] { return "reconnected to " + where + " (attempt " + std::to_string(attempt) + ")"; });
+                self->emit_reconnect(reconnect_event_kind::reconnected, key, attempt, delay, {});
+                co_return;
+            }
+            self->core.log.log(log_level::warning, self->core.logger_name, [&] {
+                return "reconnect attempt " + std::to_string(attempt) + " to " + where + " failed: " + failure.message();
+            });
+            self->emit_reconnect(reconnect_event_kind::failed, key, attempt, delay, failure);
+        }
+        if (auto it = self->reconnecting_.find(key); it != self->reconnecting_.end() && it->second == r)
+            self->reconnecting_.erase(it);
+    }
+
+    // ---- timeout handler tasks -------------------------------------------------------------
+
+    struct timeout_task {
+        peer_address server;
+        asio::cancellation_signal cancel;
+    };
+
+    /// Start a coroutine timeout handler in the background (B67: the request raises at once).
+    void start_timeout_task(typename timeout_handler_type::coroutine_fn fn, timeout_event event) {
+        const auto task = timeout_tasks_.emplace(timeout_tasks_.end());
+        task->server = event.server;
+        auto self = this->shared_from_this();
+        asio::co_spawn(executor_, run_timeout_task(self, std::move(fn), std::move(event)),
+                       asio::bind_cancellation_slot(task->cancel.slot(), [self, task](std::exception_ptr e) {
+                           self->timeout_task_ended(task, e);
+                       }));
+    }
+
+    /// The task's own client handle keeps the client's state alive while it runs.
+    static asio::awaitable<void> run_timeout_task(std::shared_ptr<tcp_client_impl> self,
+                                                  typename timeout_handler_type::coroutine_fn fn, timeout_event event) {
+        const asio::any_io_executor ex = self->executor_;
+        client_type client(borrowed_client_t{}, std::move(self));
+        // co_spawn may start us inline: the request raises first, the handler runs a turn later (B67).
+        co_await asio::post(ex, asio::use_awaitable);
+        asio::awaitable<void> handler = fn(client, std::move(event));
+        co_await std::move(handler);
+    }
+
+    void timeout_task_ended(typename std::list<timeout_task>::iterator task, std::exception_ptr e) {
+        if (e) {
+            try {
+                std::rethrow_exception(e);
+            } catch (const std::system_error& ex) {
+                const bool cancelled = ex.code() == asio::error::operation_aborted;
+                core.log.log(cancelled ? log_level::info : log_level::error, core.logger_name,
+                             [&] { return std::string(cancelled ? "timeout handler cancelled: " : "timeout handler failed: ") + ex.what(); });
+            } catch (const std::exception& ex) {
+                core.log.log(log_level::error, core.logger_name, [&] { return std::string("timeout handler failed: ") + ex.what(); });
+            } catch (...) {
+                core.log.log(log_level::error, core.logger_name, [] { return std::string("timeout handler failed"); });
+            }
+        }
+        // Erased a turn later: co_spawn may call us while its frames, which hold the
+        // cancellation state living in this task's signal, still unwind.
+        asio::post(executor_, [self = this->shared_from_this(), task] {
+            self->timeout_tasks_.erase(task);
+            self->timeout_tasks_ended_.notify_all();
+        });
+    }
+
+    /// Ask the tasks for `server` (all when null) to stop; they end on their next wait.
+    void cancel_timeout_tasks(const peer_address* server) {
+        for (auto& task : timeout_tasks_)
+            if (!server || task.server == *server) task.cancel.emit(asio::cancellation_type::terminal);
+    }
+
+    /// set_timeout_handler's form of options.timeout_error_handler (which names TCPClient).
+    static timeout_handler_type handler_from_options(const tcp_timeout_handler& h) {
+        if constexpr (std::is_same_v<E, MessageType>) {
+            return h;
+        } else {
+            if (!h) return {};
+            if (const auto* plain = std::get_if<tcp_timeout_handler::plain_fn>(&h.target())) return *plain;
+            throw error(errc::bad_option, "timeout_error_handler: this client takes the plain form only here; "
+                                          "use set_timeout_handler() for the others");
+        }
     }
 
     /// Handle one decoded frame. `m` is the read loop's recycled message: whatever is
@@ -564,6 +861,10 @@ private:
     peer_registry peers_;
     std::optional<peer_management_options> managing_;
     std::uint64_t next_id_ = 0;
+    std::map<peer_address, std::shared_ptr<reconnector>> reconnecting_;  // servers being reconnected
+    std::list<timeout_task> timeout_tasks_;  // coroutine timeout handlers running
+    async_signal timeout_tasks_ended_;       // a task ended
+    bool shut_down_ = false;                 // the owning client object is gone
 };
 
 }  // namespace detail
@@ -576,27 +877,53 @@ class basic_tcp_client : public detail::node_api<detail::tcp_client_impl<E>, pee
 
 public:
     using context_type = peer_address;
+    using timeout_handler_type = basic_tcp_timeout_handler<E>;
 
+    /// Throws netaio::error(errc::bad_option) for invalid reconnect options.
     explicit basic_tcp_client(asio::any_io_executor ex, tcp_client_options options = {})
         : base(std::make_shared<detail::tcp_client_impl<E>>(std::move(ex), std::move(options))) {}
+    /// Closes every connection, ends reconnect attempts and cancels the timeout
+    /// handlers still running (they hold a client handle of their own, so they may
+    /// still finish their current step; connect() then fails with errc::stopped).
     ~basic_tcp_client() {
-        if (impl_) impl_->close_all();
+        if (impl_ && owner_) impl_->shut_down();
     }
 
     // ---- connections -------------------------------------------------------------------
 
-    /// Connect (or reconnect) to a server; empty host / port 0 mean the defaults.
-    /// Throws std::system_error (refused, unreachable) or netaio::error(errc::timed_out).
-    asio::awaitable<void> connect(std::string host = {}, std::uint16_t port = 0) {
-        return detail::tcp_client_impl<E>::connect(impl_, impl_->key_of(std::move(host), port));
+    /// Connect (or reconnect) to a server; empty host / port 0 mean the defaults (B49).
+    /// `timeout`: 0 means options.connect_timeout. Replaces an open connection to the
+    /// same server (its pending requests fail with errc::connection_lost) and ends
+    /// automatic reconnect attempts to it. Throws std::system_error (refused,
+    /// unreachable) or netaio::error(errc::timed_out).
+    asio::awaitable<void> connect(std::string host = {}, std::uint16_t port = 0,
+                                  std::chrono::milliseconds timeout = std::chrono::milliseconds(0)) {
+        return detail::tcp_client_impl<E>::connect(impl_, impl_->key_of(std::move(host), port), timeout);
     }
-    /// Close one connection (default server when omitted); its pending requests fail.
+    /// Close one connection (default server when omitted), as netaio's close (B69): a
+    /// DISCONNECT first under peer management, then the socket. Its pending requests
+    /// fail at once with errc::connection_lost; reconnect attempts and timeout-handler
+    /// tasks for that server end. Closing a server never connected throws
+    /// netaio::error(errc::not_connected), as netaio raises; closing one already
+    /// closed or lost does nothing.
     void close(std::optional<peer_address> server = std::nullopt) { impl_->close(server.value_or(impl_->default_key())); }
+    /// Close every connection; ends all reconnect attempts and timeout-handler tasks,
+    /// so nothing of the client keeps io_context::run() busy.
     void close_all() { impl_->close_all(); }
     /// The servers with an open connection.
     std::vector<peer_address> servers() const { return impl_->servers(); }
     /// The key of the default server (host, port from the options).
     peer_address default_server() const { return impl_->default_key(); }
+    /// Requests waiting for their reply from a server (default server when omitted).
+    std::size_t pending_requests(std::optional<peer_address> server = std::nullopt) const {
+        return server ? impl_->pending_requests(*server) : impl_->pending_requests(impl_->default_key());
+    }
+    /// Whether automatic reconnect attempts to a server are under way (options.reconnect).
+    bool reconnecting(std::optional<peer_address> server = std::nullopt) const {
+        return impl_->reconnecting(server.value_or(impl_->default_key()));
+    }
+    /// Log through the client's logger (for timeout handlers and other helpers).
+    void log(log_level level, std::string_view text) const { impl_->core.log.log(level, impl_->core.logger_name, text); }
 
     // ---- messages ------------------------------------------------------------------------------
 
@@ -669,8 +996,28 @@ public:
     peer_table& peers() noexcept { return impl_->peers().table; }
     void set_peer_callback(peer_callback cb) { impl_->peers().on_peer = std::move(cb); }
 
-    /// Called when a request times out, before the error is raised (B64/B67).
-    void set_timeout_handler(timeout_handler h) { impl_->on_timeout = std::move(h); }
+    // ---- request timeouts (BEHAVIOUR B64, B67, B68) ----------------------------------------------
+
+    /// Replace the timeout handler (options.timeout_error_handler); any of the forms of
+    /// basic_tcp_timeout_handler: a plain one runs before the request raises
+    /// errc::timed_out, a coroutine one is started in the background and the request
+    /// raises at once. nullptr removes it.
+    void set_timeout_handler(timeout_handler_type h) { impl_->on_timeout = std::move(h); }
+    /// Coroutine timeout handlers still running.
+    std::size_t timeout_handler_tasks() const noexcept { return impl_->timeout_handler_tasks(); }
+    /// Cancel the coroutine timeout handlers still running and wait until they have
+    /// ended; returns how many there were.
+    asio::awaitable<std::size_t> cancel_timeout_handler_tasks() {
+        return detail::tcp_client_impl<E>::cancel_timeout_handler_tasks(impl_);
+    }
+
+private:
+    friend class detail::tcp_client_impl<E>;
+    /// A handle for a timeout handler: shares the client's state, closes nothing.
+    basic_tcp_client(detail::borrowed_client_t, std::shared_ptr<detail::tcp_client_impl<E>> impl)
+        : base(std::move(impl)), owner_(false) {}
+
+    bool owner_ = true;  // false: a borrowed handle (see above)
 };
 
 using TCPClient = basic_tcp_client<MessageType>;

@@ -25,6 +25,7 @@
 #include <netaio/detail/node_core.hpp>
 #include <netaio/detail/peer_handlers.hpp>
 #include <netaio/detail/request_table.hpp>
+#include <netaio/detail/request_timeout.hpp>
 #include <netaio/frame_decoder.hpp>
 #include <netaio/handler.hpp>
 #include <netaio/message.hpp>
@@ -292,16 +293,16 @@ public:
         self->requests_.remove(waiter.get());
         if (wait_ec == asio::error::operation_aborted) throw_request_cancelled();
         self->core.stats.add(errc::timed_out);
-        const std::string where = to.host + ":" + std::to_string(to.port);
+        std::string text = request_timeout_text(uri, timeout, to.host + ":" + std::to_string(to.port));
         if (self->on_timeout) {
             try {
-                self->on_timeout(timeout_event{"request_timeout", to, uri, timeout});
+                self->on_timeout(make_request_timeout_event(to, uri, timeout, type, text));
             } catch (const std::exception& e) {
                 self->core.log.log(log_level::error, self->core.logger_name,
                                    [&] { return std::string("timeout handler threw: ") + e.what(); });
             }
         }
-        throw error(errc::timed_out, request_timeout_text(uri, timeout, where));
+        throw error(errc::timed_out, text);
     }
 
     // ---- peer management ---------------------------------------------------------------

@@ -281,15 +281,5 @@ private:
     int exceptions_;
 };
 
-/// The TimeoutError text of netaio's request() (BEHAVIOUR B64/B91).
-inline std::string request_timeout_text(const bytes& uri, std::chrono::milliseconds timeout, const std::string& where = {}) {
-    std::string text = "Request for URI ";
-    for (std::uint8_t c : uri) text.push_back(c >= 0x20 && c < 0x7f ? static_cast<char>(c) : '?');
-    if (!where.empty()) text += " @ " + where;
-    char seconds[32];
-    std::snprintf(seconds, sizeof seconds, "%g", static_cast<double>(timeout.count()) / 1000.0);
-    return text + " timed out after " + seconds + "s";
-}
-
 }  // namespace detail
 NETAIO_END_NAMESPACE
