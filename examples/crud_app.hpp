@@ -467,9 +467,11 @@ inline asio::awaitable<bool> run_session(netaio::TCPClient& client, netaio::TCPC
         log.failed(e.what());
     }
     if (timed_out) {
-        // No reply matched the request. Whatever did arrive (e.g. the AUTH_ERROR a
-        // server sends, with uri "ERROR", when a message fails its auth) waits in
-        // the connection's inbox: show it.
+        // No reply matched the request. Whatever did arrive waits in the
+        // connection's inbox: show it. With another --inner-hmac secret that is the
+        // server's AUTH_ERROR (uri "ERROR"). With another --hmac secret nothing
+        // shows: the server's AUTH_ERROR goes out in clear, fails our own check, and
+        // an error message is never answered or kept (no error ping-pong).
         std::printf("     no matching reply: do --hmac, --cipher and --inner-hmac match the server's?\n");
         try {
             const netaio::peer_address server = client.default_server();
