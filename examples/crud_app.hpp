@@ -4,8 +4,8 @@
 //   1. settings           the command line both programs understand;
 //   2. make_layers()      the plugins those flags ask for (outer and inner layers);
 //   3. install_routes()   the server side: one handler per message type;
-//   4. run_session()      the client side: a scripted session that prints every
-//                         step and checks every reply.
+//   4. run_session()      the client side: a scripted session over two connections
+//                         that prints every step and checks every reply.
 //
 // Layers (PROTOCOL §9): the OUTER layer (--hmac, --cipher) wraps every frame a node
 // sends or receives; an INNER layer is attached to single handlers (server) and
@@ -279,6 +279,7 @@ public:
     void send(std::string_view title, MessageType type, std::string_view uri, std::string_view content) {
         std::printf("[%2d] %.*s\n     -> %-19s uri=%s content=%s\n", ++step_, static_cast<int>(title.size()), title.data(),
                     type_name(type).c_str(), quoted(uri).c_str(), quoted(content).c_str());
+        std::fflush(stdout);  // seen before the reply is awaited, even through a pipe
     }
     /// Print a received message and compare it with what was expected.
     bool expect(const Message& got, MessageType type, std::string_view uri, std::string_view content) {
@@ -291,10 +292,17 @@ public:
                         quoted(content).c_str());
             ++failures_;
         }
+        std::fflush(stdout);
         return same;
+    }
+    /// Print a line that is neither a message sent nor one received.
+    void note(std::string_view text) {
+        std::printf("     .. %.*s\n", static_cast<int>(text.size()), text.data());
+        std::fflush(stdout);
     }
     void failed(std::string_view why) {
         std::printf("     !! %.*s\n", static_cast<int>(why.size()), why.data());
+        std::fflush(stdout);
         ++failures_;
     }
     int steps() const noexcept { return step_; }
@@ -305,25 +313,49 @@ private:
     int failures_ = 0;
 };
 
-/// Send a message that has no request/reply pairing (subscribe, unsubscribe) and
-/// wait for the next message on the connection that did not complete a request.
-inline asio::awaitable<Message> send_and_receive(netaio::TCPClient& client, Message m, std::chrono::milliseconds timeout) {
-    if (!client.send(m)) throw netaio::error(netaio::errc::encrypt_failed, "the message could not be sent");
+/// The next message on the client's default connection that did not complete a
+/// request (a notification, or the reply to a message sent with send()).
+inline asio::awaitable<Message> receive_next(netaio::TCPClient& client, std::chrono::milliseconds timeout) {
     const netaio::peer_address server = client.default_server();
     std::optional<Message> got = co_await client.receive_once(server, timeout);
     if (!got) throw netaio::error(netaio::errc::connection_lost, "no message received");
     co_return std::move(*got);
 }
 
-/// The scripted session against a connected client's default server. Prints every
-/// step; true when every reply had the expected type, uri and content. A request
-/// that fails outright (timeout, connection lost) ends the session.
+/// Send a message that has no request/reply pairing (subscribe, unsubscribe, a
+/// message no route matches) and wait for the next message on that connection that
+/// did not complete a request.
+inline asio::awaitable<Message> send_and_receive(netaio::TCPClient& client, Message m, std::chrono::milliseconds timeout) {
+    if (!client.send(m)) throw netaio::error(netaio::errc::encrypt_failed, "the message could not be sent");
+    Message got = co_await receive_next(client, timeout);
+    co_return got;
+}
+
+/// True when nothing is waiting for receive_once() on the default connection.
+/// Used right after a reply: whatever the server queued for this connection before
+/// that reply has arrived by then (one connection delivers in order).
+inline asio::awaitable<bool> nothing_waiting(netaio::TCPClient& client) {
+    try {
+        const netaio::peer_address server = client.default_server();
+        std::optional<Message> got = co_await client.receive_once(server, std::chrono::milliseconds(1));
+        co_return !got;
+    } catch (const netaio::error& e) {
+        if (e.code() != netaio::errc::timed_out) throw;
+    }
+    co_return true;
+}
+
+/// The scripted session against the default server of two connected clients:
+/// `client` does the CRUD steps and publishes; `subscriber`, a second connection,
+/// only subscribes and must receive what is published. Prints every step; true when
+/// every reply had the expected type, uri and content. A request that fails outright
+/// (timeout, connection lost) ends the session.
 ///
 /// `writes` is the inner layer for create/update/delete (the server's handlers for
 /// them must use the same one); `timeout` bounds the waits for unpaired messages
 /// (requests use the client's request_timeout).
-inline asio::awaitable<bool> run_session(netaio::TCPClient& client, netaio::handler_plugins writes,
-                                         std::chrono::milliseconds timeout) {
+inline asio::awaitable<bool> run_session(netaio::TCPClient& client, netaio::TCPClient& subscriber,
+                                         netaio::handler_plugins writes, std::chrono::milliseconds timeout) {
     session_log log;
     bool timed_out = false;
     try {
@@ -354,31 +386,71 @@ inline asio::awaitable<bool> run_session(netaio::TCPClient& client, netaio::hand
         log.send("read item", MessageType::REQUEST_URI, "item", "");
         Message read_again = co_await client.request("item");
         log.expect(read_again, MessageType::RESPOND_URI, "item", "v2");
+
+        log.send("update missing (not found)", MessageType::UPDATE_URI, "missing", "v");
+        Message update_missing = co_await client.update("missing", "v", with_inner_layer);
+        log.expect(update_missing, MessageType::NOT_FOUND, "missing", "not found");
+
+        log.send("delete missing (not found)", MessageType::DELETE_URI, "missing", "");
+        Message delete_missing = co_await client.delete_("missing", with_inner_layer);
+        log.expect(delete_missing, MessageType::NOT_FOUND, "missing", "not found");
         // end::session[]
+
+        // tag::session_default[]
+        // No route takes NOTIFY_URI on the server: its default handler answers
+        // NOT_FOUND "not found" with an empty uri. That matches no request, so the
+        // message goes out with send() and the answer comes from receive_once().
+        log.send("a message no route matches", MessageType::NOTIFY_URI, "nowhere", "");
+        const Message unrouted = Message::prepare(netaio::Body::prepare("", "nowhere"), MessageType::NOTIFY_URI);
+        Message not_routed = co_await send_and_receive(client, unrouted, timeout);
+        log.expect(not_routed, MessageType::NOT_FOUND, "", "not found");
+        // end::session_default[]
 
         // tag::session_pubsub[]
         // Subscriptions are not request/reply pairs: send the message, then take the
         // next message that did not complete a request with receive_once().
-        log.send("subscribe to news", MessageType::SUBSCRIBE_URI, "news", "");
         const Message subscribe = Message::prepare(netaio::Body::prepare("", "news"), MessageType::SUBSCRIBE_URI);
+        log.send("subscribe to news", MessageType::SUBSCRIBE_URI, "news", "");
         Message subscribed = co_await send_and_receive(client, subscribe, timeout);
         log.expect(subscribed, MessageType::CONFIRM_SUBSCRIBE, "news", "");
 
-        // The server notifies the subscribers (us) first, then answers the publisher
-        // (us again) with OK: the request completes with the OK, and the NOTIFY_URI
-        // waits for receive_once().
+        log.send("second connection: subscribe to news", MessageType::SUBSCRIBE_URI, "news", "");
+        Message also_subscribed = co_await send_and_receive(subscriber, subscribe, timeout);
+        log.expect(also_subscribed, MessageType::CONFIRM_SUBSCRIBE, "news", "");
+
+        // The server notifies every subscriber (us and the second connection) first,
+        // then answers the publisher (us) with OK: the request completes with the OK,
+        // and each NOTIFY_URI waits for receive_once() on its own connection.
         log.send("publish hello to news", MessageType::PUBLISH_URI, "news", "hello");
         Message published = co_await client.request_as(MessageType::PUBLISH_URI, "news", "hello");
         log.expect(published, MessageType::OK, "news", "published");
-        const netaio::peer_address server = client.default_server();
-        std::optional<Message> notified = co_await client.receive_once(server, timeout);
-        if (!notified) throw netaio::error(netaio::errc::connection_lost, "no notification received");
-        log.expect(*notified, MessageType::NOTIFY_URI, "news", "hello");
+        Message notified = co_await receive_next(client, timeout);
+        log.expect(notified, MessageType::NOTIFY_URI, "news", "hello");
+        log.note("second connection:");
+        Message also_notified = co_await receive_next(subscriber, timeout);
+        log.expect(also_notified, MessageType::NOTIFY_URI, "news", "hello");
 
-        log.send("unsubscribe from news", MessageType::UNSUBSCRIBE_URI, "news", "");
         const Message unsubscribe = Message::prepare(netaio::Body::prepare("", "news"), MessageType::UNSUBSCRIBE_URI);
+        log.send("unsubscribe from news", MessageType::UNSUBSCRIBE_URI, "news", "");
         Message unsubscribed = co_await send_and_receive(client, unsubscribe, timeout);
         log.expect(unsubscribed, MessageType::CONFIRM_UNSUBSCRIBE, "news", "");
+
+        // Only the second connection is subscribed now.
+        log.send("publish again to news", MessageType::PUBLISH_URI, "news", "again");
+        Message published_again = co_await client.request_as(MessageType::PUBLISH_URI, "news", "again");
+        log.expect(published_again, MessageType::OK, "news", "published");
+        const bool quiet = co_await nothing_waiting(client);
+        if (quiet)
+            log.note("no notification for us: we unsubscribed");
+        else
+            log.failed("a notification arrived after we unsubscribed");
+        log.note("second connection:");
+        Message notified_again = co_await receive_next(subscriber, timeout);
+        log.expect(notified_again, MessageType::NOTIFY_URI, "news", "again");
+
+        log.send("second connection: unsubscribe from news", MessageType::UNSUBSCRIBE_URI, "news", "");
+        Message also_unsubscribed = co_await send_and_receive(subscriber, unsubscribe, timeout);
+        log.expect(also_unsubscribed, MessageType::CONFIRM_UNSUBSCRIBE, "news", "");
         // end::session_pubsub[]
 
         log.send("delete item", MessageType::DELETE_URI, "item", "");
@@ -395,9 +467,11 @@ inline asio::awaitable<bool> run_session(netaio::TCPClient& client, netaio::hand
         log.failed(e.what());
     }
     if (timed_out) {
-        // No reply matched the request. Whatever did arrive (e.g. the AUTH_ERROR a
-        // server sends, with uri "ERROR", when a message fails its auth) waits in
-        // the connection's inbox: show it.
+        // No reply matched the request. Whatever did arrive waits in the
+        // connection's inbox: show it. With another --inner-hmac secret that is the
+        // server's AUTH_ERROR (uri "ERROR"). With another --hmac secret nothing
+        // shows: the server's AUTH_ERROR goes out in clear, fails our own check, and
+        // an error message is never answered or kept (no error ping-pong).
         std::printf("     no matching reply: do --hmac, --cipher and --inner-hmac match the server's?\n");
         try {
             const netaio::peer_address server = client.default_server();
@@ -414,6 +488,7 @@ inline asio::awaitable<bool> run_session(netaio::TCPClient& client, netaio::hand
         std::printf("session ok: %d steps, every reply as expected\n", log.steps());
     else
         std::printf("session FAILED: %d problem(s) in %d steps\n", log.failures(), log.steps());
+    std::fflush(stdout);
     co_return ok;
 }
 

@@ -4,28 +4,39 @@
 //                      [--inner-hmac SECRET2] [--timeout-ms 10000] [--verbose]
 //
 // The session (run_session() in crud_app.hpp): echo, create, read, create again
-// (refused), update, read, subscribe, publish (and receive the notification),
-// unsubscribe, delete, read again (not found). Every step is printed with what was
-// sent and what came back. The flags must match the server's.
+// (refused), update, read, update and delete a missing item (not found), a message
+// no route matches (the server's default NOT_FOUND), subscribe on two connections,
+// publish (both receive the notification), unsubscribe, publish again (only the
+// second connection receives it), delete, read again (not found). Every step is
+// printed with what was sent and what came back. The flags must match the server's.
+//
+// SIGINT (Ctrl-C) or SIGTERM ends the session at once: a connect or a wait in
+// progress is abandoned, both connections close.
 //
 // Exit codes: 0 when every reply was as expected, 1 otherwise (or when the server
-// cannot be reached), 2 for a bad command line or a bad secret/key.
+// cannot be reached), 2 for a bad command line or a bad secret/key, 128 + the
+// signal number after SIGINT (130) or SIGTERM (143).
 #include "crud_app.hpp"
 
+#include <asio/bind_cancellation_slot.hpp>
+#include <asio/cancellation_signal.hpp>
 #include <asio/io_context.hpp>
+#include <asio/signal_set.hpp>
 
+#include <csignal>
 #include <cstdio>
 #include <exception>
 
 namespace {
 
 // tag::client_main[]
-/// Connect to the default server and run the session. The client must outlive the
-/// coroutine (it does: main waits in io.run()).
-asio::awaitable<bool> connect_and_run(netaio::TCPClient& client, netaio::handler_plugins writes,
-                                      std::chrono::milliseconds timeout) {
-    co_await client.connect();  // the host and port of the options
-    const bool ok = co_await crud::run_session(client, std::move(writes), timeout);
+/// Connect two clients to the default server and run the session. The clients must
+/// outlive the coroutine (they do: main waits in io.run()).
+asio::awaitable<bool> connect_and_run(netaio::TCPClient& client, netaio::TCPClient& subscriber,
+                                      netaio::handler_plugins writes, std::chrono::milliseconds timeout) {
+    co_await client.connect();      // the host and port of the options
+    co_await subscriber.connect();  // a second connection, for the publish/subscribe steps
+    const bool ok = co_await crud::run_session(client, subscriber, std::move(writes), timeout);
     co_return ok;
 }
 // end::client_main[]
@@ -37,8 +48,10 @@ int main(int argc, char** argv) {
     if (!settings) return 2;
 
     crud::security_layers layers;
+    crud::security_layers subscriber_layers;  // its own plugins: copies of a handle share one replay cache
     try {
         layers = crud::make_layers(*settings);
+        subscriber_layers = crud::make_layers(*settings);
     } catch (const netaio::error& e) {  // errc::bad_plugin_config: e.g. a secret under 16 bytes
         std::fprintf(stderr, "crud_client: bad --hmac, --cipher or --inner-hmac value: %s\n", e.what());
         return 2;
@@ -54,14 +67,39 @@ int main(int argc, char** argv) {
     options.cipher_plugin = layers.cipher;
     options.log = netaio::stderr_logger(settings->verbose ? netaio::log_level::info : netaio::log_level::warning);
     netaio::TCPClient client(io.get_executor(), options);
+    // The same server, a second connection. Its own plugin instances: the server sends
+    // both subscribers the same NOTIFY_URI frame, and an HMAC plugin shared by the two
+    // clients would take the second copy for a replay.
+    options.auth_plugin = subscriber_layers.auth;
+    options.cipher_plugin = subscriber_layers.cipher;
+    netaio::TCPClient subscriber(io.get_executor(), options);
 
     std::printf("crud_client: session with %s:%u (hmac %s, cipher %s, inner hmac %s)\n", settings->host.c_str(),
                 static_cast<unsigned>(settings->port), settings->hmac ? "on" : "off", settings->cipher ? "on" : "off",
                 settings->inner_hmac ? "on" : "off");
+    std::fflush(stdout);
+
+    // SIGINT / SIGTERM: cancel the session (a connect in progress ends at once) and
+    // close both connections (a request or receive waiting fails at once).
+    asio::signal_set signals(io, SIGINT, SIGTERM);
+    asio::cancellation_signal cancel_session;
+    int stopped_by = 0;
+    signals.async_wait([&](std::error_code ec, int signal_number) {
+        if (ec) return;  // the session ended first
+        stopped_by = signal_number;
+        std::fprintf(stderr, "crud_client: signal %d, stopping\n", signal_number);
+        cancel_session.emit(asio::cancellation_type::terminal);
+        client.close_all();
+        subscriber.close_all();
+    });
+
     int exit_code = 1;
-    asio::co_spawn(io, connect_and_run(client, layers.writes, settings->timeout),
-                   [&client, &exit_code](std::exception_ptr e, bool ok) {
-                       client.close_all();  // done (or failed): end the reader, so io.run() returns
+    asio::co_spawn(io, connect_and_run(client, subscriber, layers.writes, settings->timeout),
+                   asio::bind_cancellation_slot(cancel_session.slot(), [&](std::exception_ptr e, bool ok) {
+                       // Done (or failed): end the readers and the signal wait, so io.run() returns.
+                       client.close_all();
+                       subscriber.close_all();
+                       signals.cancel();
                        if (!e) {
                            exit_code = ok ? 0 : 1;
                            return;
@@ -71,12 +109,13 @@ int main(int argc, char** argv) {
                        } catch (const std::exception& ex) {  // e.g. connection refused
                            std::fprintf(stderr, "crud_client: %s\n", ex.what());
                        }
-                   });
+                   }));
     try {
         io.run();
     } catch (const std::exception& e) {
         std::fprintf(stderr, "crud_client: %s\n", e.what());
         return 1;
     }
+    if (stopped_by != 0) return 128 + stopped_by;  // as a shell reports a program a signal ended
     return exit_code;
 }

@@ -78,13 +78,16 @@ bool codec_tour() {
 }
 
 // tag::demo_session[]
-/// Part 2's coroutine: connect, run the session, stop the server gracefully.
-/// Server and client live in main (they outlive io.run()); parameters by value.
+/// Part 2's coroutine: connect both clients, run the session, stop the server
+/// gracefully. Server and clients live in main (they outlive io.run()); parameters
+/// by value.
 asio::awaitable<bool> client_then_stop(netaio::TCPServer& server, netaio::TCPClient& client,
-                                       netaio::handler_plugins writes) {
+                                       netaio::TCPClient& subscriber, netaio::handler_plugins writes) {
     co_await client.connect();
-    const bool ok = co_await crud::run_session(client, std::move(writes), std::chrono::seconds(5));
+    co_await subscriber.connect();  // the second connection of the publish/subscribe steps
+    const bool ok = co_await crud::run_session(client, subscriber, std::move(writes), std::chrono::seconds(5));
     client.close_all();
+    subscriber.close_all();
     co_await server.stop();
     co_return ok;
 }
@@ -123,13 +126,21 @@ bool crud_in_one_process() {
     client_options.cipher_plugin = layers.cipher;
     client_options.request_timeout = std::chrono::seconds(5);
     netaio::TCPClient client(io.get_executor(), client_options);
+    // A second connection for the publish/subscribe steps, with plugins of its own: the
+    // server sends both subscribers the same NOTIFY_URI frame, and one HMAC plugin (one
+    // replay cache) shared by the two clients would refuse the second copy as a replay.
+    const crud::security_layers subscriber_layers = crud::make_layers(settings);
+    client_options.auth_plugin = subscriber_layers.auth;
+    client_options.cipher_plugin = subscriber_layers.cipher;
+    netaio::TCPClient subscriber(io.get_executor(), client_options);
 
     bool ok = false;
-    asio::co_spawn(io, client_then_stop(server, client, layers.writes),
+    asio::co_spawn(io, client_then_stop(server, client, subscriber, layers.writes),
                    [&](std::exception_ptr e, bool session_ok) {
                        ok = !e && session_ok;
                        if (!e) return;
                        client.close_all();  // let io.run() return
+                       subscriber.close_all();
                        server.close();
                        try {
                            std::rethrow_exception(e);

@@ -2,12 +2,19 @@
 //
 //   netaio_echo_client [--host 127.0.0.1] [--port 8888] [--count 3]
 //
+// SIGINT (Ctrl-C) or SIGTERM stops it at once, even while it waits for a reply.
+//
 // Exit codes: 0 when every reply echoed its request, 1 otherwise (or when the
-// server cannot be reached), 2 for a bad command line.
+// server cannot be reached), 2 for a bad command line, 128 + the signal number
+// after SIGINT (130) or SIGTERM (143).
 #include <netaio/tcp_client.hpp>
 
+#include <asio/bind_cancellation_slot.hpp>
+#include <asio/cancellation_signal.hpp>
 #include <asio/io_context.hpp>
+#include <asio/signal_set.hpp>
 
+#include <csignal>
 #include <cstdint>
 #include <cstdio>
 #include <exception>
@@ -37,6 +44,9 @@ std::optional<unsigned> parse_number(std::string_view text, unsigned max) {
 /// condition (see the GCC 12 notes in the README).
 asio::awaitable<int> run(netaio::TCPClient& client, unsigned count) {
     co_await client.connect();
+    std::printf("connected to %s:%u\n", client.default_server().host.c_str(),
+                static_cast<unsigned>(client.default_server().port));
+    std::fflush(stdout);
     int wrong = 0;
     for (unsigned i = 1; i <= count; ++i) {
         const std::string text = "message " + std::to_string(i);
@@ -81,19 +91,37 @@ int main(int argc, char** argv) {
     options.port = static_cast<std::uint16_t>(port);
     netaio::TCPClient client(io.get_executor(), options);
 
-    int exit_code = 1;
-    asio::co_spawn(io, run(client, count), [&client, &exit_code](std::exception_ptr e, int wrong) {
-        client.close_all();  // done (or failed): end the connection's reader, so io.run() returns
-        if (!e) {
-            exit_code = wrong == 0 ? 0 : 1;
-            return;
-        }
-        try {
-            std::rethrow_exception(e);
-        } catch (const std::exception& ex) {  // connection refused, timeout, ...
-            std::fprintf(stderr, "echo_client: %s\n", ex.what());
-        }
+    // SIGINT / SIGTERM: cancel the coroutine (a connect in progress ends at once) and
+    // close the connection (a request waiting for its reply fails at once).
+    asio::signal_set signals(io, SIGINT, SIGTERM);
+    asio::cancellation_signal cancel_run;
+    int stopped_by = 0;
+    signals.async_wait([&](std::error_code ec, int signal_number) {
+        if (ec) return;  // run() ended first
+        stopped_by = signal_number;
+        std::fprintf(stderr, "echo_client: signal %d, stopping\n", signal_number);
+        cancel_run.emit(asio::cancellation_type::terminal);
+        client.close_all();
     });
+
+    int exit_code = 1;
+    asio::co_spawn(io, run(client, count),
+                   asio::bind_cancellation_slot(cancel_run.slot(), [&](std::exception_ptr e, int wrong) {
+                       // Done (or failed): end the connection's reader and the signal
+                       // wait, so io.run() returns.
+                       client.close_all();
+                       signals.cancel();
+                       if (!e) {
+                           exit_code = wrong == 0 ? 0 : 1;
+                           return;
+                       }
+                       try {
+                           std::rethrow_exception(e);
+                       } catch (const std::exception& ex) {  // connection refused, timeout, a signal, ...
+                           std::fprintf(stderr, "echo_client: %s\n", ex.what());
+                       }
+                   }));
     io.run();
+    if (stopped_by != 0) return 128 + stopped_by;  // as a shell reports a program a signal ended
     return exit_code;
 }

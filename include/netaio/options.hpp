@@ -1,6 +1,8 @@
 // netaio/options.hpp - configuration aggregates of the nodes, with documented defaults.
 //
-//     netaio::TCPServer server(io.get_executor(), {.port = 0, .idle_timeout = 30s});
+//     netaio::TCPServer server(io.get_executor(), {.port = 0, .connection = {.idle_timeout = 30s}});
+//
+// (Designated initializers must follow the members' order: host, port, connection, ...)
 //
 // Defaults follow netaio 0.0.9 where it has one (port 8888, request timeout 10 s)
 // and docs/design RELIABILITY §5 for the limits Python does not have.

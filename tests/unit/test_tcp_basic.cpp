@@ -78,6 +78,29 @@ asio::awaitable<void> parked_forever(TCPClient& client, std::shared_ptr<int> tok
     (void)token;
 }
 
+/// How a request spawned on its own ended (see record_request).
+struct request_outcome {
+    bool done = false;
+    std::error_code error;      ///< empty when a reply came
+    std::string reply_content;  ///< the reply's content
+};
+
+/// Request `uri` with `content` (10 s timeout) and record how it ended in `out`.
+asio::awaitable<void> record_request(TCPClient& client, std::string uri, std::string content, request_outcome& out) {
+    try {
+        Message reply = co_await client.request(uri, content, request_options().timeout(10s));
+        out.reply_content = text(reply.body.content);
+    } catch (const std::system_error& e) {
+        out.error = e.code();
+    }
+    out.done = true;
+}
+
+/// Completion handler of a spawned test coroutine: a failure leaves io.run(), failing the test.
+void rethrow_failure(std::exception_ptr e) {
+    if (e) std::rethrow_exception(e);
+}
+
 /// A request for "never" with `timeout`; the order in which such requests ended goes to `order`.
 asio::awaitable<void> unanswered_request(TCPClient& client, std::chrono::milliseconds timeout, char name,
                                          std::string& order, std::vector<std::error_code>& errors) {
@@ -546,34 +569,36 @@ TEST_CASE("tcp: a client connects to several servers at once (B49)", "[tcp]") {
 TEST_CASE("tcp: pending requests fail at once when the server stops, not at their timeout (E10)", "[tcp]") {
     run_loopback([](asio::io_context& io) -> asio::awaitable<void> {
         tcp_server_options options = loopback_server();
-        options.stop_timeout = 50ms;
+        options.stop_timeout = 5s;  // far beyond the slow handler: stop() must not wait for it
         TCPServer server(io.get_executor(), options);
-        server.on({MessageType::REQUEST_URI, "slow"}, slow_echo);
-        server.on({MessageType::REQUEST_URI, "never"}, [](const Message&) {});
+        int slow_started = 0;
+        int never_started = 0;
+        // Plain lambdas (not coroutines) may capture: they note the call and hand
+        // the message to the coroutine handler, or drop it.
+        server.on({MessageType::REQUEST_URI, "slow"}, [&slow_started](Message m, tcp_connection c) {
+            ++slow_started;
+            return slow_echo(std::move(m), std::move(c));
+        });
+        server.on({MessageType::REQUEST_URI, "never"}, [&never_started](const Message&) { ++never_started; });
         server.start();
         TCPClient client(io.get_executor(), {.port = server.local_port()});
         co_await client.connect();
-        // One request in flight on a handler that finishes during stop(), one that never gets a reply.
-        std::optional<std::error_code> never_result;
-        asio::co_spawn(
-            io,
-            [](TCPClient& c, std::optional<std::error_code>& out) -> asio::awaitable<void> {
-                try {
-                    (void)co_await c.request("never", "", request_options().timeout(10s));
-                    out = std::error_code();
-                } catch (const netaio::error& e) {
-                    out = e.code();
-                }
-            }(client, never_result),
-            [](std::exception_ptr e) {
-                if (e) std::rethrow_exception(e);
-            });
-        co_await netaio_test::pause(20ms);
+        // Two requests in flight when stop() is called: one on a handler that finishes
+        // during stop() (its reply must still arrive), one that never gets a reply
+        // (it must fail with connection_lost once the connection closes, long before
+        // its 10 s timeout).
+        request_outcome slow, never;
+        asio::co_spawn(io, record_request(client, "slow", "150", slow), rethrow_failure);
+        asio::co_spawn(io, record_request(client, "never", "", never), rethrow_failure);
+        co_await eventually([&] { return slow_started == 1 && never_started == 1; });
         const auto started = std::chrono::steady_clock::now();
         co_await server.stop();
-        co_await eventually([&] { return never_result.has_value(); }, 1s);
-        CHECK(*never_result == errc::connection_lost);
-        CHECK(std::chrono::steady_clock::now() - started < 1s);
+        co_await eventually([&] { return slow.done && never.done; }, 2s);
+        const auto took = std::chrono::steady_clock::now() - started;
+        CHECK(!slow.error);
+        CHECK(slow.reply_content == "150");
+        CHECK(never.error == errc::connection_lost);
+        CHECK(took < 2s);
         bool refused = false;
         try {
             (void)co_await client.request("slow", "1");  // no connection any more
@@ -874,4 +899,129 @@ TEST_CASE("tcp: a read still waiting for its pass is freed, uninvoked, with its 
     }
     CHECK_FALSE(invoked);
     CHECK(watch.expired());
+}
+
+// ---- logging (BEHAVIOUR B47, B75) ----------------------------------------------------------
+
+namespace {
+
+/// A callback sink that keeps every line it is given.
+struct log_capture {
+    struct line {
+        log_level level;
+        std::string name;
+        std::string text;
+    };
+    std::vector<line> lines;
+
+    logger at(log_level level) {
+        return logger{level, [this](log_level l, std::string_view name, std::string_view message) {
+                          lines.push_back({l, std::string(name), std::string(message)});
+                      }};
+    }
+    /// How many lines at `level` from `name` contain `part`.
+    std::size_t count(log_level level, std::string_view name, std::string_view part) const {
+        std::size_t n = 0;
+        for (const auto& l : lines)
+            if (l.level == level && l.name == name && l.text.find(part) != std::string::npos) ++n;
+        return n;
+    }
+    bool has(log_level level, std::string_view name, std::string_view part) const { return count(level, name, part) > 0; }
+    /// True when every line is at `level` or above.
+    bool all_at_least(log_level level) const {
+        for (const auto& l : lines)
+            if (l.level < level) return false;
+        return true;
+    }
+};
+
+}  // namespace
+
+TEST_CASE("logging: the level filters before the text is made; off and an empty sink are silent", "[logging]") {
+    log_capture capture;
+    const logger warnings = capture.at(log_level::warning);
+    int made = 0;
+    const auto make_text = [&made] {
+        ++made;
+        return std::string("made");
+    };
+    warnings.log(log_level::info, "n", make_text);
+    warnings.log(log_level::debug, "n", make_text);
+    CHECK(made == 0);  // below the threshold: never formatted
+    CHECK(capture.lines.empty());
+    warnings.log(log_level::warning, "n", make_text);
+    warnings.log(log_level::error, "n", "plain text");
+    CHECK(made == 1);
+    REQUIRE(capture.lines.size() == 2);
+    CHECK(capture.lines[0].level == log_level::warning);
+    CHECK(capture.lines[0].name == "n");
+    CHECK(capture.lines[0].text == "made");
+    CHECK(capture.lines[1].level == log_level::error);
+    CHECK(capture.lines[1].text == "plain text");
+
+    const logger off = capture.at(log_level::off);
+    CHECK_FALSE(off.enabled(log_level::error));
+    off.log(log_level::error, "n", make_text);
+    const logger no_sink{log_level::debug, {}};  // the nodes' default: silent
+    CHECK_FALSE(no_sink.enabled(log_level::error));
+    no_sink.log(log_level::error, "n", make_text);
+    CHECK(made == 1);
+    CHECK(capture.lines.size() == 2);
+    CHECK(to_string(log_level::warning) == "WARNING");
+}
+
+TEST_CASE("tcp: server and client log through a callback sink at its level; set_logger replaces the sink (B47, B75)",
+          "[tcp][logging]") {
+    run_loopback([](asio::io_context& io) -> asio::awaitable<void> {
+        log_capture server_log, server_log_2, client_log, client_log_2;
+        // (The designated form of options.hpp's header comment.)
+        tcp_server_options server_options{.host = "127.0.0.1", .port = 0, .connection = {.idle_timeout = 30s}};
+        server_options.log = server_log.at(log_level::info);
+        TCPServer server(io.get_executor(), server_options);
+        server.on({MessageType::REQUEST_URI, "echo"}, echo_reply);
+        server.on({MessageType::REQUEST_URI, "boom"}, [](const Message&) -> std::optional<Message> {
+            throw std::runtime_error("handler exploded");
+        });
+        server.start();
+        const std::string port = std::to_string(server.local_port());
+        CHECK(server_log.count(log_level::info, "netaio.server", "server started on 127.0.0.1:" + port) == 1);
+
+        tcp_client_options client_options{.port = server.local_port()};
+        client_options.log = client_log.at(log_level::info);
+        TCPClient client(io.get_executor(), client_options);
+        co_await client.connect();
+        CHECK(client_log.count(log_level::info, "netaio.client", "connecting to 127.0.0.1:" + port) == 1);
+        co_await eventually([&] { return server_log.has(log_level::info, "netaio.server", "client connected from 127.0.0.1:"); });
+        Message reply = co_await client.request("echo", "hi");
+        CHECK(text(reply.body.content) == "hi");
+
+        // set_logger on the server: a sink at WARNING. The throwing handler's ERROR line
+        // goes to the new sink; the INFO line of a new connection is filtered out; the
+        // old sink hears nothing more.
+        server.set_logger(server_log_2.at(log_level::warning));
+        const std::size_t old_server_lines = server_log.lines.size();
+        TCPClient second(io.get_executor(), {.port = server.local_port()});
+        co_await second.connect();
+        second.send(Message::prepare(Body::prepare("", "boom"), MessageType::REQUEST_URI));
+        std::optional<Message> error_reply = co_await second.receive_once(std::nullopt, 2s);
+        REQUIRE(error_reply);
+        CHECK(error_reply->type() == MessageType::ERROR);
+        CHECK(server_log_2.count(log_level::error, "netaio.server", "handler threw: handler exploded") == 1);
+        CHECK(server_log_2.all_at_least(log_level::warning));
+        CHECK_FALSE(server_log_2.has(log_level::info, "netaio.server", "client connected from"));
+        CHECK(server_log.lines.size() == old_server_lines);
+
+        // set_logger on the client: the next connect is logged to the new sink only.
+        client.set_logger(client_log_2.at(log_level::info));
+        co_await client.connect();  // reconnects: the old connection is replaced
+        CHECK(client_log_2.count(log_level::info, "netaio.client", "connecting to 127.0.0.1:" + port) == 1);
+        CHECK(client_log.count(log_level::info, "netaio.client", "connecting to") == 1);
+
+        // The sinks die with this coroutine; the nodes' last lines must not outlive them.
+        client.set_logger({});
+        server.set_logger({});
+        client.close_all();
+        second.close_all();
+        co_await server.stop();
+    });
 }
