@@ -230,7 +230,8 @@ inline void install_routes(netaio::TCPServer& server, store& data, const netaio:
     // A handler may take the connection too: subscriptions are per connection (and
     // are dropped when it closes).
     server.on(MessageType::SUBSCRIBE_URI, [&server](const Message& m, const netaio::tcp_connection& c) {
-        server.subscribe(m.body.uri, c);
+        // Refused past the server's subscription caps; the others stay.
+        if (server.subscribe(m.body.uri, c)) return netaio::make_not_permitted_msg("too many subscriptions", m.body.uri);
         return Message::prepare(netaio::Body::prepare("", m.body.uri), MessageType::CONFIRM_SUBSCRIBE);
     });
     server.on(MessageType::UNSUBSCRIBE_URI, [&server](const Message& m, const netaio::tcp_connection& c) {

@@ -24,6 +24,7 @@
 #include <netaio/message_type.hpp>
 #include <netaio/version.hpp>
 
+#include <algorithm>
 #include <cstring>
 #include <optional>
 #include <span>
@@ -42,9 +43,12 @@ public:
     }
 
     /// Writable space for at least `n` more bytes (read straight into it, then commit).
+    /// The buffer grows geometrically but not past frame_cap() unless a caller asks
+    /// for more: a reader asking for at most frame_cap() - buffered() never holds
+    /// more than frame_cap() bytes (RELIABILITY A11).
     std::span<std::uint8_t> prepare(std::size_t n) {
         if (start_ > 0 && (start_ == end_ || buffer_.size() - end_ < n)) compact();
-        if (buffer_.size() - end_ < n) buffer_.resize(end_ + n);
+        if (buffer_.size() - end_ < n) grow(end_ + n);
         return {buffer_.data() + end_, n};
     }
     /// Mark `n` bytes of the space from prepare() as received.
@@ -111,6 +115,12 @@ public:
     bool failed() const noexcept { return failed_; }
     /// Whether a frame has started but is not complete (for EOF-mid-frame reporting).
     bool mid_frame() const noexcept { return buffered() > 0; }
+    /// The largest frame the limits let through (9 + auth + body caps, or max_frame_bytes).
+    std::size_t frame_cap() const noexcept {
+        return std::min(limits_.max_frame_bytes, header_size + limits_.max_auth_bytes + limits_.max_body_bytes);
+    }
+    /// Bytes the receive buffer holds allocated (a gauge for the A11 memory bound).
+    std::size_t capacity() const noexcept { return buffer_.capacity(); }
     /// The packify reason behind the last errc::malformed_auth.
     std::error_code last_cause() const noexcept { return last_cause_; }
     const frame_limits& limits() const noexcept { return limits_; }
@@ -119,6 +129,11 @@ private:
     bool fail() {
         failed_ = true;
         return false;
+    }
+    void grow(std::size_t size) {
+        if (size > buffer_.capacity())
+            buffer_.reserve(std::max(size, std::min(2 * buffer_.capacity(), frame_cap())));
+        buffer_.resize(size);
     }
     void compact() {
         std::memmove(buffer_.data(), buffer_.data() + start_, end_ - start_);

@@ -49,7 +49,9 @@ struct tcp_connection_options {
     std::size_t max_queued_messages = 1000;             ///< outbound queue cap, in messages
     std::size_t max_queued_bytes = 4u << 20;            ///< outbound queue cap, in bytes
     queue_full_policy on_queue_full = queue_full_policy::drop_message;
-    std::size_t read_chunk = 64u << 10;                 ///< bytes asked for per read
+    /// Bytes asked for per read. Never more than the largest frame `limits` allow
+    /// minus what is already buffered, so the read buffer stays within the frame cap.
+    std::size_t read_chunk = 64u << 10;
     bool no_delay = true;                               ///< TCP_NODELAY (request/response latency)
     std::size_t send_buffer_size = 0;                   ///< SO_SNDBUF in bytes (0 = the system's default)
     std::size_t receive_buffer_size = 0;                ///< SO_RCVBUF in bytes (0 = the system's default)
@@ -68,8 +70,22 @@ struct tcp_server_options {
     tcp_connection_options connection{};
     std::size_t max_connections = 10000;        ///< more are accepted and closed at once (errc::over_capacity)
     std::size_t max_connections_per_ip = 256;   ///< per source address
-    std::size_t max_consecutive_bad_frames = 8; ///< checksum failures in a row before closing
-    std::chrono::milliseconds stop_timeout = 5s; ///< how long stop() lets queued replies drain
+    std::size_t max_consecutive_bad_frames = 8; ///< checksum failures in a row before closing (errc::protocol_errors)
+    /// ERROR "invalid message" replies to checksum failures, per connection: at most
+    /// this many in one error_reply_window (the window opens with its first reply).
+    /// Bad frames past it are still counted (errc::checksum_mismatch, plus
+    /// errc::rate_limited for the reply left unsent) but not answered. 0: never reply.
+    std::size_t max_error_replies = 10;
+    std::chrono::milliseconds error_reply_window = 1s;  ///< see max_error_replies
+    /// subscribe() refuses a connection's subscription past this many topics
+    /// (errc::too_many_subscriptions); its existing subscriptions stay.
+    std::size_t max_subscriptions_per_connection = 1024;
+    /// subscribe() refuses a topic nobody subscribes to yet once this many topics
+    /// have subscribers (errc::too_many_subscriptions).
+    std::size_t max_topics = 65536;
+    /// How long stop() lets running handlers finish and queued replies drain before
+    /// it closes every connection (the listener closes at once).
+    std::chrono::milliseconds stop_timeout = 5s;
     /// A coroutine handler still running after this is abandoned (asked to stop by
     /// cancellation) and answered with ERROR "handler timed out" (errc::handler_timeout),
     /// so it cannot hold its connection. 0 = no deadline. A plain function handler

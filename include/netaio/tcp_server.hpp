@@ -244,15 +244,31 @@ public:
 
     // ---- subscriptions ---------------------------------------------------------------
 
-    void subscribe(const bytes& topic, const tcp_connection& c) {
-        if (c.is_open()) subscriptions_[topic].insert(c.id());
+    std::error_code subscribe(const bytes& topic, const tcp_connection& c) {
+        if (!c.is_open()) return make_error_code(errc::not_connected);
+        auto it = subscriptions_.find(topic);
+        if (it != subscriptions_.end() && it->second.contains(c.id())) return {};  // already subscribed
+        auto count = subscription_counts_.find(c.id());
+        const std::size_t mine = count == subscription_counts_.end() ? 0 : count->second;
+        if (mine >= options_.max_subscriptions_per_connection ||
+            (it == subscriptions_.end() && subscriptions_.size() >= options_.max_topics)) {
+            core.reject(errc::too_many_subscriptions, c.remote());
+            return make_error_code(errc::too_many_subscriptions);
+        }
+        if (it == subscriptions_.end()) it = subscriptions_.try_emplace(topic).first;
+        it->second.insert(c.id());
+        ++subscription_counts_[c.id()];
+        return {};
     }
     void unsubscribe(const bytes& topic, const tcp_connection& c) {
         auto it = subscriptions_.find(topic);
         if (it == subscriptions_.end()) return;
-        it->second.erase(c.id());  // not a member: ignored (BEHAVIOUR B38's Python bug)
+        // Not a member: ignored (BEHAVIOUR B38's Python bug).
+        if (it->second.erase(c.id()) > 0) forget_subscription(c.id());
         if (it->second.empty()) subscriptions_.erase(it);
     }
+    /// Topics with at least one subscriber.
+    std::size_t topic_count() const noexcept { return subscriptions_.size(); }
     std::vector<tcp_connection> subscribers(const bytes& topic) const {
         std::vector<tcp_connection> out;
         if (auto it = subscriptions_.find(topic); it != subscriptions_.end())
@@ -320,12 +336,13 @@ private:
     static asio::awaitable<void> serve(std::shared_ptr<tcp_server_impl> self, std::shared_ptr<tcp_session> s) {
         const tcp_connection conn(s);
         std::size_t bad_in_a_row = 0;
+        reply_limiter error_replies;
         errc end_reason = errc::connection_lost;
         bool reported = false;
         Message incoming;  // every frame is decoded into this one, reusing its buffers
         try {
             while (s->is_open()) {
-                auto space = s->decoder().prepare(self->options_.connection.read_chunk);
+                auto space = s->read_space();
                 auto [ec, n] = co_await s->socket().async_read_some(asio::buffer(space.data(), space.size()), use_nothrow);
                 if (ec || n == 0) {
                     if (!s->is_open()) break;  // closed by us (deadline, stop, policy): already counted
@@ -367,7 +384,10 @@ private:
                             s->close(errc::protocol_errors);
                             break;
                         }
-                        self->reply_invalid_message(s);
+                        if (error_replies.allow(self->options_.max_error_replies, self->options_.error_reply_window))
+                            self->reply_invalid_message(s);
+                        else
+                            self->core.reject(errc::rate_limited, s->remote());  // counted, not answered
                         continue;
                     }
                     // Fatal: the stream cannot be re-synchronised (as Python, close it).
@@ -395,11 +415,38 @@ private:
     }
 
     void unsubscribe_all(std::uint64_t connection_id) {
+        auto count = subscription_counts_.find(connection_id);
+        if (count == subscription_counts_.end()) return;  // none: no walk over every topic
+        subscription_counts_.erase(count);
         for (auto it = subscriptions_.begin(); it != subscriptions_.end();) {
             it->second.erase(connection_id);
             it = it->second.empty() ? subscriptions_.erase(it) : std::next(it);
         }
     }
+
+    void forget_subscription(std::uint64_t connection_id) {
+        auto count = subscription_counts_.find(connection_id);
+        if (count != subscription_counts_.end() && --count->second == 0) subscription_counts_.erase(count);
+    }
+
+    /// The per-connection limit on ERROR "invalid message" replies: at most `limit`
+    /// in a fixed window opened by the first reply (reads the clock only for bad frames).
+    struct reply_limiter {
+        steady::time_point window_start{};
+        std::size_t sent = 0;
+
+        bool allow(std::size_t limit, std::chrono::milliseconds window) {
+            if (limit == 0) return false;
+            const auto now = steady::now();
+            if (sent == 0 || now - window_start >= window) {
+                window_start = now;
+                sent = 0;
+            }
+            if (sent >= limit) return false;
+            ++sent;
+            return true;
+        }
+    };
 
     /// What handle_frame leaves to be awaited: a coroutine handler to run.
     struct coroutine_call {
@@ -520,6 +567,7 @@ private:
     std::unordered_map<std::uint64_t, std::shared_ptr<tcp_session>> sessions_;
     std::unordered_map<std::string, std::size_t> per_ip_;
     std::map<bytes, std::set<std::uint64_t>> subscriptions_;
+    std::unordered_map<std::uint64_t, std::size_t> subscription_counts_;  // per connection, only when > 0
     peer_registry peers_;
     std::uint64_t next_id_ = 0;
     bool stopping_ = false;
@@ -588,8 +636,15 @@ public:
     std::size_t notify(byte_source topic, const Message& m, const send_options& opts = {}) {
         return impl_->notify(topic.to_bytes(), m, opts);
     }
-    void subscribe(byte_source topic, const tcp_connection& c) { impl_->subscribe(topic.to_bytes(), c); }
+    /// Subscribe a connection to `topic` (subscribing twice is one subscription).
+    /// Refused, with the connection's other subscriptions intact, past
+    /// max_subscriptions_per_connection or, for a topic nobody has yet, past
+    /// max_topics: errc::too_many_subscriptions (counted; netaio-style servers answer
+    /// NOT_PERMITTED). errc::not_connected for a closed connection. Empty on success.
+    std::error_code subscribe(byte_source topic, const tcp_connection& c) { return impl_->subscribe(topic.to_bytes(), c); }
     void unsubscribe(byte_source topic, const tcp_connection& c) { impl_->unsubscribe(topic.to_bytes(), c); }
+    /// How many topics have subscribers (bounded by max_topics).
+    std::size_t topic_count() const noexcept { return impl_->topic_count(); }
     std::vector<tcp_connection> subscribers(byte_source topic) const { return impl_->subscribers(topic.to_bytes()); }
     /// The connected clients.
     std::vector<tcp_connection> clients() const { return impl_->clients(); }

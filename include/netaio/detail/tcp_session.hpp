@@ -19,6 +19,7 @@
 #include <asio/ip/tcp.hpp>
 #include <asio/write.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -60,9 +61,22 @@ public:
     bool is_open() const noexcept { return !closed_; }
     errc close_reason() const noexcept { return close_reason_; }
 
+    /// Where the next read goes: read_chunk bytes, but never more than the largest
+    /// frame the limits allow minus what is buffered (the rest of a partial frame).
+    /// The receive buffer thus never grows past the frame cap (RELIABILITY A11):
+    /// with a 4 KiB cap a connection holds at most 4 KiB however large read_chunk is.
+    std::span<std::uint8_t> read_space() {
+        const std::size_t cap = decoder_.frame_cap();
+        const std::size_t buffered = decoder_.buffered();
+        const std::size_t room = cap > buffered ? cap - buffered : 1;
+        return decoder_.prepare(std::max<std::size_t>(1, std::min(options_.read_chunk, room)));
+    }
+
     // ---- writing -----------------------------------------------------------------
 
     std::size_t queued_bytes() const noexcept { return queued_bytes_; }
+    /// Bytes of completed writes on this connection (write progress, for gauges).
+    std::uint64_t bytes_written() const noexcept { return bytes_written_; }
     std::size_t queued_messages() const noexcept { return queue_.size(); }
     bool queue_has_room() const noexcept {
         return queue_.size() < options_.max_queued_messages && queued_bytes_ < options_.max_queued_bytes;
@@ -286,6 +300,7 @@ private:
             recycle(std::move(queue_[i]));
         }
         queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(in_flight_));
+        bytes_written_ += n;
         if (write_stats) {
             write_stats->frames_sent += in_flight_;
             ++write_stats->writes;
@@ -320,6 +335,7 @@ private:
     std::vector<bytes> queue_;
     std::vector<bytes> spare_;  // written frames' buffers, for take_buffer()
     std::size_t queued_bytes_ = 0;
+    std::uint64_t bytes_written_ = 0;
     std::size_t in_flight_ = 0;
     std::vector<asio::const_buffer> gather_;
     bool writing_ = false;
