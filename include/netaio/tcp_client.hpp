@@ -482,7 +482,7 @@ private:
         Message incoming;  // every frame is decoded into this one, reusing its buffers
         try {
             while (s->is_open()) {
-                auto space = s->decoder().prepare(self->options_.connection.read_chunk);
+                auto space = s->read_space();
                 // Re-armed after the next reactor poll (read_after_poll.hpp). The server's
                 // reader re-arms at once: deferring it too measured no gain (README, Benchmarks).
                 auto [ec, n] = co_await async_read_some_after_poll(s->socket(), asio::buffer(space.data(), space.size()), use_nothrow);
