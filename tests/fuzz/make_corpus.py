@@ -9,6 +9,20 @@ corpus/stream_decoder/  every frame (encoded_hex) of message.json, peer.json,
                         hmac_auth.json and sha256_stream_cipher.json, plus
                         concatenations of 2-3 frames; each input starts with the
                         chunk-size byte fuzz_stream_decoder.cpp reads first
+corpus/hmac_check/      raw inputs (mode byte 0): the HMAC frames of hmac_auth.json
+                        (made, and every check case - tampered, missing fields,
+                        wrong lengths - framed here), some retyped, the plain and
+                        invalid frames of message.json; structured inputs (mode 1,
+                        u16 frame length, frame, ops; see fuzz_support.hpp): small
+                        frames with the op scripts in OPS
+corpus/cipher_decrypt/  raw: the stream-cipher frames of sha256_stream_cipher.json
+                        (one plugin layer and stacks), the plain frames of
+                        message.json; structured: small frames with OPS
+corpus/tcp_server/      a server-layer byte (fuzz_tcp_server.cpp: 0 none, 1 HMAC
+                        "test", 2 HMAC "secret" + cipher "key", 3 HMAC requiring
+                        xmac) and a byte stream: single and concatenated frames,
+                        the invalid frames, truncated ones; each layer with the
+                        frames its keys authenticate
 
 Files are named by the SHA-1 of their content; the output is deterministic.
 Inputs larger than MAX_SIZE bytes are left out to keep the corpus small and
@@ -21,6 +35,7 @@ import hashlib
 import json
 import random
 import sys
+import zlib
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -116,6 +131,103 @@ def stream_inputs():
     return out
 
 
+# Op scripts for the structured inputs (4 bytes per op: kind, a, b, c; see
+# fuzz_support.hpp apply()): none, re-type to DELETE_URI (4), flip a field bit,
+# erase a field, set a 16-byte field ("iv" in the HMAC target's name list), flip
+# a body bit, truncate a field, and two combinations.
+OPS = [
+    b"",
+    bytes([0, 4, 0, 0]),
+    bytes([1, 0, 3, 1]),
+    bytes([2, 1, 0, 0]),
+    bytes([3, 0, 4, 16]),
+    bytes([4, 0, 2, 5]),
+    bytes([5, 2, 1, 0]),
+    bytes([0, 4, 0, 0, 3, 9, 4, 16]),
+    bytes([1, 2, 0, 7, 4, 1, 0, 0]),
+]
+
+
+def header(message_type, auth, body):
+    """netaio's 9-byte header: type, u16 auth length, u16 body length, CRC-32 of the body."""
+    return (bytes([message_type]) + len(auth).to_bytes(2, "big") + len(body).to_bytes(2, "big")
+            + (zlib.crc32(body) & 0xFFFFFFFF).to_bytes(4, "big"))
+
+
+def framed(message_type, auth, body):
+    return header(message_type, auth, body) + auth + body
+
+
+def frames_of(name, kinds=None):
+    """The encoded frames of one vector file (optionally only some case kinds)."""
+    out = []
+    for case in load(name)["cases"]:
+        if kinds is not None and case.get("kind") not in kinds:
+            continue
+        for key, value, _parent in walk(case):
+            if key == "encoded_hex" and isinstance(value, str):
+                b = hex_bytes(value)
+                if b is not None:
+                    out.append(b)
+    return unique(out)
+
+
+def hmac_check_frames():
+    """Every HMAC case as a frame: make outputs as recorded, check cases framed here."""
+    out = frames_of("hmac_auth.json", {"make"})
+    for case in load("hmac_auth.json")["cases"]:
+        if case.get("kind") == "check":
+            auth, body = hex_bytes(case["auth_hex"]), hex_bytes(case["body_hex"])
+            out.append(framed(7, auth, body))  # PUBLISH_URI, as the make vectors
+            out.append(framed(4, auth, body))  # the same re-typed to DELETE_URI
+    return unique(out)
+
+
+def structured(frame, ops):
+    return bytes([1]) + len(frame).to_bytes(2, "big") + frame + ops
+
+
+def small_plain_frames(limit=8):
+    return [f for f in frames_of("message.json", {"frame"}) if len(f) <= 256][:limit]
+
+
+def hmac_check_inputs():
+    raw = hmac_check_frames() + frames_of("message.json", {"frame", "invalid_frame"})
+    out = [bytes([0]) + f for f in raw]
+    for f in small_plain_frames() + frames_of("hmac_auth.json", {"make"})[:4]:
+        out.extend(structured(f, ops) for ops in OPS)
+    return out
+
+
+def cipher_decrypt_inputs():
+    raw = frames_of("sha256_stream_cipher.json") + frames_of("message.json", {"frame"})
+    out = [bytes([0]) + f for f in raw]
+    for f in small_plain_frames():
+        out.extend(structured(f, ops) for ops in OPS)
+    return out
+
+
+def tcp_server_inputs():
+    plain = frames_of("message.json", {"frame"})
+    invalid = frames_of("message.json", {"invalid_frame"})
+    hmac_frames = hmac_check_frames()
+    stacks = frames_of("sha256_stream_cipher.json", {"plugin_stack"})
+    rng = random.Random(0x74637073)  # deterministic
+    out = []
+    out.extend(bytes([0]) + f for f in plain[:12])
+    out.extend(bytes([0]) + f for f in invalid)
+    out.extend(bytes([0]) + f[: len(f) // 2] for f in plain[:4])  # cut mid-frame, then FIN
+    for i in range(8):
+        parts = [rng.choice(plain[:16]) for _ in range(2 + i % 2)]
+        out.append(bytes([0]) + b"".join(parts))
+    out.extend(bytes([1]) + f for f in hmac_frames[:12])
+    out.append(bytes([1]) + b"".join(hmac_frames[:3]))
+    out.extend(bytes([2]) + f for f in stacks)
+    out.append(bytes([2]) + b"".join(stacks))
+    out.extend(bytes([3]) + f for f in hmac_frames[:4])
+    return out
+
+
 def write_corpus(name, inputs, prune):
     directory = CORPUS / name
     directory.mkdir(parents=True, exist_ok=True)
@@ -145,6 +257,9 @@ def main():
     args = parser.parse_args()
     write_corpus("packify", packify_inputs(), args.prune)
     write_corpus("stream_decoder", stream_inputs(), args.prune)
+    write_corpus("hmac_check", hmac_check_inputs(), args.prune)
+    write_corpus("cipher_decrypt", cipher_decrypt_inputs(), args.prune)
+    write_corpus("tcp_server", tcp_server_inputs(), args.prune)
     return 0
 
 

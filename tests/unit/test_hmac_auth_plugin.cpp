@@ -1,13 +1,18 @@
 // tests/unit/test_hmac_auth_plugin.cpp - HMACAuthPlugin: every case of hmac_auth.json
-// (byte-exact make, Python-equivalent check, the AUTH_ERROR reply) and the
-// hardening beyond Python (strict lengths, freshness window, replay cache).
+// (byte-exact make, Python-equivalent check, the AUTH_ERROR reply), the
+// hardening beyond Python (strict lengths, freshness window, replay cache), and
+// the opt-in xmac that binds the type and the other auth fields.
+#include <netaio/detail/pipeline.hpp>
 #include <netaio/hmac_auth_plugin.hpp>
+#include <netaio/options.hpp>
+#include <netaio/sha256_stream_cipher_plugin.hpp>
 
 #include "message_vector_support.hpp"
 #include "random_support.hpp"
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <iostream>
 #include <map>
@@ -589,6 +594,372 @@ TEST_CASE("HMACAuthPlugin: through any_auth_plugin", "[hmac][plugin]") {
     CHECK_THROWS_AS(empty.check(m.auth_data, m.body, {}), netaio::error);
     any_auth_plugin null_shared = std::shared_ptr<HMACAuthPlugin>();
     CHECK_FALSE(null_shared);
+}
+
+// ---- the xmac extension (RELIABILITY.md §2 rows 3 and 5, C6, D5) ----------------
+
+namespace {
+
+plugin_context typed_ctx(MessageType t) { return plugin_context(nullptr, nullptr, static_cast<std::uint8_t>(t)); }
+
+// The xmac as the header documents it, computed independently: M built in one
+// buffer, then libsodium's one-shot HMAC-SHA256 keyed with S = sha256(secret).
+bytes reference_xmac(std::string_view secret, std::uint8_t type, const AuthFields& fields, const Body& body,
+                     const std::vector<std::string>& unsigned_fields = {}) {
+    std::vector<std::pair<std::string, bytes>> entries;  // name, kind || u16 len || value
+    for (const auto& [name, value] : fields) {
+        if (name == "xmac" || std::find(unsigned_fields.begin(), unsigned_fields.end(), name) != unsigned_fields.end())
+            continue;
+        bytes v;
+        if (const bytes* b = value.get_if<bytes>()) {
+            v.push_back(0x00);
+            detail::append_u16be(v, static_cast<std::uint16_t>(b->size()));
+            detail::append(v, *b);
+        } else {
+            const bytes packed = packify::pack(value);
+            v.push_back(0x01);
+            detail::append_u16be(v, static_cast<std::uint16_t>(packed.size()));
+            detail::append(v, packed);
+        }
+        entries.emplace_back(name, v);
+    }
+    std::sort(entries.begin(), entries.end());
+    bytes m = to_bytes("netaio-xmac-v1");
+    m.push_back(type);
+    detail::append_u16be(m, static_cast<std::uint16_t>(entries.size()));
+    for (const auto& [name, v] : entries) {
+        detail::append_u16be(m, static_cast<std::uint16_t>(name.size()));
+        detail::append(m, to_bytes(name));
+        detail::append(m, v);
+    }
+    detail::append(m, body.encode());
+    const crypto::digest key = crypto::sha256(to_bytes(secret));
+    bytes out(crypto_auth_hmacsha256_BYTES);
+    crypto_auth_hmacsha256(out.data(), m.data(), m.size(), key.data());
+    return out;
+}
+
+constexpr const char* xmac_secret = "a test secret of 32 bytes length";
+
+// A hardened plugin (fixed clock) with the xmac settings given.
+hmac_auth_options xmac_options(bool send, bool require) {
+    hmac_auth_options o;
+    o.secret = to_bytes(xmac_secret);
+    o.clock = clock_source::fixed(vector_time);
+    o.send_xmac = send;
+    o.require_xmac = require;
+    return o;
+}
+
+// An UPDATE_URI signed with xmac, carrying a stream-cipher-like iv and an int field.
+Message xmac_signed_update(const HMACAuthPlugin& plugin, std::uint8_t iv_first = 0x40) {
+    Message m = Message::prepare(Body::prepare("new value", "item/7"), MessageType::UPDATE_URI);
+    m.auth_data.set("iv", nonce_n(iv_first));
+    m.auth_data.set("n", packify::value(5));
+    plugin.make(m.auth_data, m.body, typed_ctx(MessageType::UPDATE_URI));
+    return m;
+}
+
+}  // namespace
+
+TEST_CASE("HMACAuthPlugin xmac: make() writes the documented construction, check() verifies it", "[hmac][xmac]") {
+    const HMACAuthPlugin plugin(xmac_options(true, true));
+    const Message m = xmac_signed_update(plugin);
+    REQUIRE(m.auth_data.size() == 6);  // iv, n, nonce, ts, hmac, xmac
+    const auto xmac = m.auth_data.get_bytes("xmac");
+    REQUIRE(xmac);
+    CHECK(to_hex(*xmac) ==
+          to_hex(reference_xmac(xmac_secret, static_cast<std::uint8_t>(MessageType::UPDATE_URI), m.auth_data, m.body)));
+
+    // The compatible fields are what the plugin without xmac writes (same nonce and ts).
+    Message plain = Message::prepare(m.body, MessageType::UPDATE_URI);
+    plain.auth_data.set("nonce", bytes(m.auth_data.get_bytes("nonce")->begin(), m.auth_data.get_bytes("nonce")->end()));
+    plain.auth_data.set("iv", nonce_n(0x40));
+    plain.auth_data.set("n", packify::value(5));
+    HMACAuthPlugin(xmac_options(false, false)).make(plain.auth_data, plain.body);
+    CHECK(to_hex(*plain.auth_data.get_bytes("hmac")) == to_hex(*m.auth_data.get_bytes("hmac")));
+    CHECK_FALSE(plain.auth_data.contains("xmac"));
+
+    // Accepted once: the replay cache is filled after both MACs verified.
+    CHECK_FALSE(plugin.check(m.auth_data, m.body, typed_ctx(MessageType::UPDATE_URI)));
+    CHECK(plugin.check(m.auth_data, m.body, typed_ctx(MessageType::UPDATE_URI)) == errc::replayed);
+
+    // As an inner layer with the outer layer's fields unsigned, under an outer xmac layer.
+    hmac_auth_options inner_o = xmac_options(true, true);
+    inner_o.hmac_field = "camh";
+    inner_o.xmac_field = "xcamh";
+    inner_o.xmac_unsigned_fields = {"hmac", "xmac", "iv"};
+    const HMACAuthPlugin inner(inner_o);
+    const HMACAuthPlugin outer(xmac_options(true, true));
+    Message layered = Message::prepare(Body::prepare("payload", "inner"), MessageType::REQUEST_URI);
+    const plugin_context ctx = typed_ctx(MessageType::REQUEST_URI);
+    inner.make(layered.auth_data, layered.body, ctx);
+    layered.auth_data.set("iv", nonce_n(3));  // what an outer cipher would add
+    outer.make(layered.auth_data, layered.body, ctx);
+    CHECK(to_hex(*layered.auth_data.get_bytes("xcamh")) !=
+          to_hex(*layered.auth_data.get_bytes("xmac")));
+    CHECK_FALSE(outer.check(layered.auth_data, layered.body, ctx));
+    CHECK_FALSE(inner.check(layered.auth_data, layered.body, ctx));
+    // Without the unsigned list the inner xmac cannot verify under the outer fields.
+    hmac_auth_options naive_o = inner_o;
+    naive_o.xmac_unsigned_fields.clear();
+    naive_o.replay_cache_capacity = 0;
+    naive_o.freshness_window.reset();
+    CHECK(HMACAuthPlugin(naive_o).check(layered.auth_data, layered.body, ctx) == errc::auth_failed);
+
+    // make() needs the type; nothing is written without it.
+    AuthFields untyped;
+    CHECK_THROWS_AS(plugin.make(untyped, m.body), netaio::error);
+    CHECK(untyped.size() == 0);
+    // A field the u16 lengths cannot describe cannot be covered.
+    AuthFields huge;
+    huge.set("big", bytes(0x10000, 1));
+    try {
+        plugin.make(huge, m.body, ctx);
+        FAIL("make() covered a 65536-byte field");
+    } catch (const netaio::error& e) {
+        CHECK(e.code() == errc::field_too_large);
+    }
+}
+
+TEST_CASE("HMACAuthPlugin xmac: type, iv, other field and body changes are refused", "[hmac][xmac]") {
+    const HMACAuthPlugin plugin(xmac_options(true, false));
+    const HMACAuthPlugin compatible(xmac_options(false, false).python_semantics());
+    const plugin_context update = typed_ctx(MessageType::UPDATE_URI);
+    const Message good = xmac_signed_update(plugin);
+    auto verdicts = [&](const AuthFields& f, const Body& b, const plugin_context& ctx) {
+        // (xmac plugin, compatible plugin): the compatible MAC alone misses all of these.
+        return std::pair{plugin.check(f, b, ctx), compatible.check(f, b, ctx)};
+    };
+
+    SECTION("UPDATE_URI re-typed to DELETE_URI (C6)") {
+        const auto [x, c] = verdicts(good.auth_data, good.body, typed_ctx(MessageType::DELETE_URI));
+        CHECK(x == errc::auth_failed);
+        CHECK_FALSE(c);  // the pinned compatible limit
+    }
+    SECTION("another valid iv swapped in (D5)") {
+        AuthFields f = good.auth_data;
+        f.set("iv", nonce_n(0x41));
+        const auto [x, c] = verdicts(f, good.body, update);
+        CHECK(x == errc::auth_failed);
+        CHECK_FALSE(c);
+    }
+    SECTION("another auth field changed, added or removed") {
+        AuthFields changed = good.auth_data;
+        changed.set("n", packify::value(6));
+        CHECK(verdicts(changed, good.body, update) == std::pair{make_error_code(errc::auth_failed), std::error_code()});
+        AuthFields added = good.auth_data;
+        added.set("extra", to_bytes("x"));
+        CHECK(verdicts(added, good.body, update) == std::pair{make_error_code(errc::auth_failed), std::error_code()});
+        AuthFields removed = good.auth_data;
+        removed.erase("n");
+        CHECK(verdicts(removed, good.body, update) == std::pair{make_error_code(errc::auth_failed), std::error_code()});
+    }
+    SECTION("body changed: both MACs object") {
+        Body b = good.body;
+        b.content[0] ^= 1;
+        CHECK(verdicts(good.auth_data, b, update) ==
+              std::pair{make_error_code(errc::auth_failed), make_error_code(errc::auth_failed)});
+    }
+    SECTION("the xmac itself: a flipped bit, a wrong length, a wrong type; no message type to check against") {
+        AuthFields f = good.auth_data;
+        bytes x(f.get_bytes("xmac")->begin(), f.get_bytes("xmac")->end());
+        x[0] ^= 0x01;
+        f.set("xmac", x);
+        CHECK(plugin.check(f, good.body, update) == errc::auth_failed);
+        f.set("xmac", bytes(31, 0));
+        CHECK(plugin.check(f, good.body, update) == errc::bad_auth_field_length);
+        f.set("xmac", packify::value("text"));
+        CHECK(plugin.check(f, good.body, update) == errc::missing_auth_field);
+        CHECK(plugin.check(good.auth_data, good.body, plugin_context{}) == errc::auth_failed);
+    }
+    // None of the refused attempts reached the replay cache: the genuine frame passes once.
+    CHECK_FALSE(plugin.check(good.auth_data, good.body, update));
+    CHECK(plugin.check(good.auth_data, good.body, update) == errc::replayed);
+}
+
+TEST_CASE("HMACAuthPlugin xmac: require_xmac refuses frames without it; otherwise they pass", "[hmac][xmac]") {
+    // A frame as netaio 0.0.9 (or this plugin by default) makes it: no xmac.
+    const HMACAuthPlugin python_like(xmac_options(false, false));
+    Message m = Message::prepare(Body::prepare("v", "item"), MessageType::UPDATE_URI);
+    python_like.make(m.auth_data, m.body, typed_ctx(MessageType::UPDATE_URI));
+    REQUIRE(m.auth_data.size() == 3);
+
+    const HMACAuthPlugin required(xmac_options(true, true));
+    const HMACAuthPlugin optional(xmac_options(true, false));
+    CHECK(required.check(m.auth_data, m.body, typed_ctx(MessageType::UPDATE_URI)) == errc::missing_auth_field);
+    CHECK_FALSE(optional.check(m.auth_data, m.body, typed_ctx(MessageType::UPDATE_URI)));
+    // Optional means the re-typing attack still works on frames without an xmac.
+    CHECK(required.check(m.auth_data, m.body, typed_ctx(MessageType::DELETE_URI)) == errc::missing_auth_field);
+
+    // Python semantics ignore the field entirely, as Python does: a wrong xmac passes.
+    const HMACAuthPlugin sender(xmac_options(true, false));
+    Message x = xmac_signed_update(sender);
+    x.auth_data.set("xmac", bytes(32, 0));
+    hmac_auth_options py = xmac_options(false, false);
+    py.python_semantics();
+    CHECK_FALSE(HMACAuthPlugin(py).check(x.auth_data, x.body, typed_ctx(MessageType::DELETE_URI)));
+    CHECK(HMACAuthPlugin(xmac_options(false, false)).check(x.auth_data, x.body, typed_ctx(MessageType::UPDATE_URI)) ==
+          errc::auth_failed);  // but the default (verify_xmac) does check it
+}
+
+TEST_CASE("HMACAuthPlugin xmac: the make vectors keep their compatible bytes with xmac on, and Python semantics accept them",
+          "[hmac][xmac][vectors]") {
+    std::size_t checked = 0;
+    for (const json& c : netaio_test::cases_of_kind(hmac_vectors(), "make")) {
+        INFO("make: " << c.at("description").get<std::string>());
+        netaio_test::scripted_randomness script(c.at("random"));
+        hmac_auth_options o = options_for(c, true);
+        o.random = script.random();
+        o.clock = script.clock();
+        o.send_xmac = true;
+        const HMACAuthPlugin plugin(o);
+        const json& in = c.at("input");
+        const auto type = static_cast<MessageType>(in.at("message_type").get<int>());
+        Message m = Message::prepare(Body{hex(in.at("uri_hex")), hex(in.at("content_hex"))}, type,
+                                     auth_fields_of(in.at("auth_fields")));
+        plugin.make(m.auth_data, m.body, typed_ctx(type));
+        const std::string xmac_name = "xmac";
+        REQUIRE(m.auth_data.contains(xmac_name));
+        AuthFields without = m.auth_data;
+        without.erase(xmac_name);
+        CHECK(without == auth_fields_of(c.at("output").at("auth_fields")));
+        // A Python-semantics checker (what Python does) accepts the frame with the extra field.
+        const HMACAuthPlugin python(options_for(c, true));
+        CHECK_FALSE(python.check(m.auth_data, m.body, typed_ctx(type)));
+        ++checked;
+    }
+    CHECK(checked == 9);
+
+    // Defaults from JSON: no xmac, bytes exactly the spec's worked frame.
+    const HMACAuthPlugin json_default(nlohmann::json{{"secret", "test"}, {"python_semantics", true}});
+    CHECK_FALSE(json_default.options().send_xmac);
+    CHECK_FALSE(json_default.options().require_xmac);
+    Message w = Message::prepare(Body::prepare("hello", "echo"), MessageType::PUBLISH_URI);
+    w.auth_data.set("nonce", nonce_n(0));
+    w.auth_data.set("ts", packify::value(1700000000));
+    json_default.make(w.auth_data, w.body, typed_ctx(MessageType::PUBLISH_URI));
+    CHECK(to_hex(w.encode()) ==
+          "070060000b9b359cb3"
+          "4d40030f2d1e"
+          "4c400204064302747341046553f100"
+          "4c400206224304686d616341201a05e5ffe9ab553053e1f152af40e91529f0b263b431f725366206a018c63f5a"
+          "4c4002071243056e6f6e63654110000102030405060708090a0b0c0d0e0f"
+          "00046563686f68656c6c6f");
+}
+
+TEST_CASE("HMACAuthPlugin xmac: with the stream cipher, a swapped iv is refused (D5)", "[hmac][xmac]") {
+    sha256_stream_cipher_options co;
+    co.key = to_bytes("a stream cipher key of 32 bytes!");
+    co.encrypt_uri = false;
+    handler_plugins layer_x;
+    layer_x.auth = HMACAuthPlugin(xmac_options(true, false));
+    layer_x.cipher = Sha256StreamCipherPlugin(co);
+    handler_plugins layer_plain;
+    layer_plain.auth = HMACAuthPlugin(xmac_options(false, false));
+    layer_plain.cipher = Sha256StreamCipherPlugin(co);
+
+    for (const handler_plugins* layer : {&layer_plain, &layer_x}) {
+        const bool with_xmac = layer == &layer_x;
+        INFO("xmac " << with_xmac);
+        Message a = Message::prepare(Body::prepare("transfer 10", "pay"), MessageType::REQUEST_URI);
+        Message b = Message::prepare(Body::prepare("transfer 99", "pay"), MessageType::REQUEST_URI);
+        detail::seal_layer(a, *layer, plugin_context{});
+        detail::seal_layer(b, *layer, plugin_context{});
+        a.auth_data.set("iv", bytes(b.auth_data.get_bytes("iv")->begin(), b.auth_data.get_bytes("iv")->end()));
+        const detail::open_result r = detail::open_layer(a, *layer, plugin_context{});
+        if (with_xmac) {
+            CHECK(r.error == errc::auth_failed);
+        } else {
+            REQUIRE_FALSE(r.error);  // the pinned compatible limit: garbage plaintext
+            CHECK(a.body.content != to_bytes("transfer 10"));
+        }
+    }
+}
+
+TEST_CASE("HMACAuthPlugin xmac: configuration", "[hmac][xmac]") {
+    const std::string secret = "0123456789abcdef";
+    const HMACAuthPlugin on(nlohmann::json{{"secret", secret},
+                                           {"xmac", true},
+                                           {"require_xmac", true},
+                                           {"xmac_field", "xm"},
+                                           {"xmac_unsigned_fields", nlohmann::json::array({"hmac2", "iv"})}});
+    CHECK(on.options().send_xmac);
+    CHECK(on.options().require_xmac);
+    CHECK(on.options().verify_xmac);
+    CHECK(on.options().xmac_field == "xm");
+    CHECK(on.options().xmac_unsigned_fields == std::vector<std::string>{"hmac2", "iv"});
+    const HMACAuthPlugin off(nlohmann::json{{"secret", secret}, {"verify_xmac", false}});
+    CHECK_FALSE(off.options().send_xmac);
+    CHECK_FALSE(off.options().verify_xmac);
+    const HMACAuthPlugin python(nlohmann::json{{"secret", secret}, {"python_semantics", true}});
+    CHECK_FALSE(python.options().verify_xmac);
+
+    auto refused = [&secret](nlohmann::json extra) {
+        nlohmann::json config{{"secret", secret}};
+        config.update(extra);
+        try {
+            HMACAuthPlugin p(config);
+        } catch (const netaio::error& e) {
+            return e.code() == errc::bad_plugin_config;
+        }
+        return false;
+    };
+    CHECK(refused({{"xmac", "yes"}}));
+    CHECK(refused({{"require_xmac", 1}}));
+    CHECK(refused({{"xmac_field", ""}}));
+    CHECK(refused({{"xmac_field", "hmac"}}));
+    CHECK(refused({{"xmac_field", "ts"}}));
+    CHECK(refused({{"xmac_unsigned_fields", "iv"}}));
+    CHECK(refused({{"xmac_unsigned_fields", nlohmann::json::array({1})}}));
+    CHECK(refused({{"xmac_unsigned_fields", nlohmann::json::array({"nonce"})}}));
+    CHECK(refused({{"xmac_unsigned_fields", nlohmann::json::array({"xmac"})}}));
+    CHECK(refused({{"require_xmac", true}, {"verify_xmac", false}}));
+    CHECK(refused({{"python_semantics", true}, {"require_xmac", true}}));
+    CHECK_FALSE(refused({{"python_semantics", true}, {"require_xmac", true}, {"verify_xmac", true}}));
+}
+
+TEST_CASE("HMACAuthPlugin xmac: many auth fields are covered in name order", "[hmac][xmac]") {
+    // Fields in reverse and shuffled orders give the same xmac; every one of them counts.
+    const HMACAuthPlugin plugin(xmac_options(true, false));
+    const Body body = Body::prepare("c", "u");
+    std::vector<int> order(300);
+    for (int i = 0; i < 300; ++i) order[static_cast<std::size_t>(i)] = i;
+    std::mt19937 rng(5);
+    bytes first_xmac;
+    for (int round = 0; round < 3; ++round) {
+        std::shuffle(order.begin(), order.end(), rng);
+        AuthFields f;
+        f.set("nonce", nonce_n(9));
+        for (int i : order) f.set("f" + std::to_string(i), bytes(1, static_cast<std::uint8_t>(i)));
+        plugin.make(f, body, typed_ctx(MessageType::REQUEST_URI));
+        const bytes x(f.get_bytes("xmac")->begin(), f.get_bytes("xmac")->end());
+        if (round == 0) {
+            first_xmac = x;
+            CHECK(to_hex(x) == to_hex(reference_xmac(xmac_secret, static_cast<std::uint8_t>(MessageType::REQUEST_URI), f, body)));
+        }
+        CHECK(x == first_xmac);
+    }
+}
+
+TEST_CASE("HMACAuthPlugin xmac: the README's configuration signs and checks", "[hmac][xmac]") {
+    const std::string secret = "a secret shared by both sides";
+    tcp_server_options server_options;
+    // tag::xmac_readme[]
+    netaio::hmac_auth_options o;
+    o.secret = netaio::to_bytes(secret);
+    o.send_xmac = true;     // add the xmac field: the type, the iv and every other auth field are covered
+    o.require_xmac = true;  // refuse frames without it (frames from a Python peer then fail)
+    server_options.auth_plugin = netaio::HMACAuthPlugin(o);
+    // end::xmac_readme[]
+    o.clock = clock_source::fixed(vector_time);
+    const HMACAuthPlugin peer(o);
+    Message m = Message::prepare(Body::prepare("v", "item"), MessageType::UPDATE_URI);
+    peer.make(m.auth_data, m.body, typed_ctx(MessageType::UPDATE_URI));
+    const HMACAuthPlugin checker(o);  // its own replay cache
+    CHECK_FALSE(checker.check(m.auth_data, m.body, typed_ctx(MessageType::UPDATE_URI)));
+    CHECK(checker.check(m.auth_data, m.body, typed_ctx(MessageType::DELETE_URI)) == errc::auth_failed);
+    CHECK(server_options.auth_plugin);
 }
 
 // The replay cache on its own (every auth plugin's cache; its table and expiry
