@@ -6,8 +6,8 @@
 #                         tests included); build + ctest
 #   fuzz    build/fuzz    clang++, -DNETAIO_BUILD_FUZZERS=ON: every libFuzzer target
 #                         runs NETAIO_FUZZ_SECONDS (default 60) over a copy of its
-#                         corpus; NETAIO_FUZZ_SECONDS=0 skips the stage; skipped
-#                         without clang++
+#                         corpus, NETAIO_JOBS targets at a time;
+#                         NETAIO_FUZZ_SECONDS=0 skips the stage; skipped without clang++
 #
 # Optional stages (NETAIO_STAGES, default "check fuzz"):
 #   werror  build/werror  Debug, -Werror, no sanitizers: build + ctest
@@ -114,37 +114,56 @@ else
     -DNETAIO_BUILD_BENCH=OFF \
     -DNETAIO_INSTALL=OFF
   cmake --build build/fuzz --target netaio_fuzzers -j "$JOBS"
-  ran=0
-  for source in tests/fuzz/fuzz_*.cpp; do
-    target="$(basename "$source" .cpp)"
-    name="${target#fuzz_}"
-    binary="build/fuzz/fuzzers/$target"
-    if [[ ! -x "$binary" ]]; then
-      echo "$target: not built (its headers do not exist yet?), skipped"
-      continue
-    fi
-    corpus="build/fuzz/corpus/$name"
+  # Each target fuzzes alone for FUZZ_SECONDS; JOBS of them run side by side
+  # (one core each), so the stage takes about ceil(targets / JOBS) * FUZZ_SECONDS.
+  run_fuzzer() {
+    local target="$1" name="${1#fuzz_}"
+    local binary="build/fuzz/fuzzers/$target" corpus="build/fuzz/corpus/${1#fuzz_}" log="build/fuzz/$target.log"
     rm -rf "$corpus"
     mkdir -p "$corpus"
     if [[ -d "tests/fuzz/corpus/$name" ]]; then
       cp -R "tests/fuzz/corpus/$name/." "$corpus/"
     fi
-    log="build/fuzz/$target.log"
     echo "--> $target: ${FUZZ_SECONDS}s over a copy of tests/fuzz/corpus/$name ($(find "$corpus" -type f | wc -l) inputs)"
     if ! "$binary" -max_total_time="$FUZZ_SECONDS" -timeout=10 -rss_limit_mb=2048 \
         -print_final_stats=1 -artifact_prefix="build/fuzz/$target-" "$corpus" >"$log" 2>&1; then
       tail -n 60 "$log"
       echo "$target: FAILED, see $log (crash inputs: build/fuzz/$target-*)" >&2
-      exit 1
+      return 1
     fi
+    local execs rate cov
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
     rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -n 1)
     cov=$(grep -Eo 'cov: [0-9]+' "$log" | tail -n 1 || true)
     echo "$target: ${rate:-?} execs/s, ${execs:-?} execs in ${FUZZ_SECONDS}s, ${cov:-cov: ?}, corpus now $(find "$corpus" -type f | wc -l) inputs"
+  }
+  ran=0
+  failed=0
+  running=0
+  for source in tests/fuzz/fuzz_*.cpp; do
+    target="$(basename "$source" .cpp)"
+    if [[ ! -x "build/fuzz/fuzzers/$target" ]]; then
+      echo "$target: not built (its headers do not exist yet?), skipped"
+      continue
+    fi
+    if ((running >= JOBS)); then
+      wait -n || failed=1
+      running=$((running - 1))
+    fi
+    run_fuzzer "$target" &
+    running=$((running + 1))
     ran=$((ran + 1))
+  done
+  while ((running > 0)); do
+    wait -n || failed=1
+    running=$((running - 1))
   done
   if ((ran == 0)); then
     echo "no fuzz target was built" >&2
+    exit 1
+  fi
+  if ((failed)); then
+    echo "fuzzing found a failure (see above)" >&2
     exit 1
   fi
   end_stage fuzz
