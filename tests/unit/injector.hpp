@@ -40,15 +40,6 @@
 
 namespace netaio_test {
 
-using test_clock = std::chrono::steady_clock;
-
-/// Milliseconds elapsed since `t`.
-inline double ms_since(test_clock::time_point t) {
-    return std::chrono::duration<double, std::milli>(test_clock::now() - t).count();
-}
-
-inline std::string text_of(const netaio::bytes& b) { return std::string(b.begin(), b.end()); }
-
 /// Flip one bit of `data` (bit 0 = least significant bit of byte `index`).
 inline netaio::bytes flip_bit(netaio::bytes data, std::size_t index, int bit = 0) {
     data.at(index) = static_cast<std::uint8_t>(data.at(index) ^ (1u << bit));
@@ -137,6 +128,13 @@ inline netaio::Message request_msg(std::string_view uri, std::string_view conten
                                    netaio::MessageType type = netaio::MessageType::REQUEST_URI) {
     return netaio::Message::prepare(netaio::Body::prepare(content, uri), type);
 }
+
+/// PROTOCOL §1.7 item 7: the plaintext HMAC auth-failure reply.
+inline const netaio::bytes auth_error_frame =
+    netaio::from_hex("1700030017c7eb481f4d400000054552524f52484d41432061757468206661696c6564");
+/// PROTOCOL §1.7 item 4: the checksum-failure reply with no plugins.
+inline const netaio::bytes invalid_message_frame =
+    netaio::from_hex("14000300162ab916634d400000054552524f52696e76616c6964206d657373616765");
 
 /// How a wait for the server to close ended.
 struct close_outcome {
@@ -322,6 +320,15 @@ private:
     };
     std::shared_ptr<state> state_;
 };
+
+/// Write a blob on `s` beside the test body; `done` is set when the write ends, and
+/// its error (the server may close the connection under it) goes to `result` if given.
+inline asio::awaitable<void> write_in_background(raw_socket& s, netaio::bytes blob, bool& done,
+                                                 std::error_code* result = nullptr) {
+    const std::error_code ec = co_await s.write(std::move(blob));
+    if (result) *result = ec;
+    done = true;
+}
 
 /// Liveness (RELIABILITY §3.1): a good TCPClient, with the outer plugins the server
 /// expects, completes a request to "echo" on the server at 127.0.0.1:`port`.

@@ -3,6 +3,8 @@
 // Every test body is a coroutine run on its own io_context with a hard deadline.
 // Its completion handler rethrows on the test thread, so a failing REQUIRE inside
 // the coroutine fails the test (never `detached`), and a hang fails it too.
+// Also the small pieces every loopback test uses: test_clock / ms_since, text_of,
+// rethrow_if for helpers spawned beside a test body, and the echo and stuck handlers.
 #pragma once
 
 #include <netaio/detail/asio_compat.hpp>
@@ -17,10 +19,20 @@
 #include <exception>
 #include <functional>
 #include <optional>
+#include <string>
 
 namespace netaio_test {
 
 using namespace std::chrono_literals;
+
+using test_clock = std::chrono::steady_clock;
+
+/// Milliseconds elapsed since `t`.
+inline double ms_since(test_clock::time_point t) {
+    return std::chrono::duration<double, std::milli>(test_clock::now() - t).count();
+}
+
+inline std::string text_of(const netaio::bytes& b) { return std::string(b.begin(), b.end()); }
 
 /// Run `body(io)` (a captureless coroutine lambda or function) to completion within `deadline`.
 template <class Body>
@@ -71,6 +83,17 @@ asio::awaitable<void> eventually(Condition condition, std::chrono::milliseconds 
         if (std::chrono::steady_clock::now() > until) FAIL("condition not reached within " << limit.count() << " ms");
         co_await pause(1ms);
     }
+}
+
+/// Completion handler for a helper coroutine co_spawned beside a test body: its
+/// failure (a failed REQUIRE, say) leaves io.run() and so fails the test.
+inline void rethrow_if(std::exception_ptr e) {
+    if (e) std::rethrow_exception(e);
+}
+
+/// A handler answering RESPOND_URI with the request's content and uri.
+inline netaio::Message echo_reply(const netaio::Message& m) {
+    return netaio::make_respond_uri_msg(m.body.content, m.body.uri);
 }
 
 /// How often the cancellation sent at a handler deadline reached stuck_handler.

@@ -5,6 +5,7 @@
 //
 // Never write co_await inside CHECK/REQUIRE (GCC 12): assign to a local first.
 #include "loopback_support.hpp"
+#include "tcp_test_support.hpp"
 
 #include <netaio/hmac_auth_plugin.hpp>
 #include <netaio/sha256_stream_cipher_plugin.hpp>
@@ -20,18 +21,11 @@
 #include <vector>
 
 using namespace netaio;
+using netaio_test::loopback_server;
 using netaio_test::run_loopback;
+using netaio_test::text_of;
 
 namespace {
-
-tcp_server_options loopback_server() {
-    tcp_server_options o;
-    o.host = "127.0.0.1";
-    o.port = 0;
-    return o;
-}
-
-std::string text(const bytes& b) { return std::string(b.begin(), b.end()); }
 
 void register_handler_kinds(TCPServer& server) {
     // tag::handler_kinds[]
@@ -96,22 +90,22 @@ TEST_CASE("readme: every handler kind answers as the README says", "[readme][tcp
         co_await client.connect();
 
         Message first = co_await client.request("echo", "hi");
-        CHECK(text(first.body.content) == "first");  // the once() handler, used once
+        CHECK(text_of(first.body.content) == "first");  // the once() handler, used once
         Message second = co_await client.request("echo", "hi");
-        CHECK(text(second.body.content) == "hi");
+        CHECK(text_of(second.body.content) == "hi");
         Message in_place = co_await client.request("echo-in-place", "moved");
         CHECK(in_place.type() == MessageType::RESPOND_URI);
-        CHECK(text(in_place.body.content) == "moved");
+        CHECK(text_of(in_place.body.content) == "moved");
         Message id = co_await client.request("connection-id", "?");
-        CHECK(text(id.body.content) == "1");  // the server's first connection
+        CHECK(text_of(id.body.content) == "1");  // the server's first connection
         Message later = co_await client.request("later", "waited");
-        CHECK(text(later.body.content) == "waited");
+        CHECK(text_of(later.body.content) == "waited");
 
         // NOTIFY_URI is consumed without a reply (no default NOT_FOUND): by the time
         // the next request's reply arrives, any reply to it would have arrived first.
         client.send(Message::prepare(Body::prepare("", "news"), MessageType::NOTIFY_URI));
         Message after = co_await client.request("echo", "after");
-        CHECK(text(after.body.content) == "after");
+        CHECK(text_of(after.body.content) == "after");
         const bool quiet = co_await nothing_waiting(client);
         CHECK(quiet);
 
@@ -138,8 +132,8 @@ TEST_CASE("readme: a default handler that keeps the uri completes the client's r
         co_await client.connect();
         Message reply = co_await client.request("missing");
         CHECK(reply.type() == MessageType::NOT_FOUND);
-        CHECK(text(reply.body.uri) == "missing");
-        CHECK(text(reply.body.content) == "no route");
+        CHECK(text_of(reply.body.uri) == "missing");
+        CHECK(text_of(reply.body.content) == "no route");
         co_await server.stop();
     });
 }
@@ -165,7 +159,7 @@ TEST_CASE("readme: HMAC and stream-cipher plugins configured from JSON", "[readm
         TCPClient client(io.get_executor(), client_options);
         co_await client.connect();
         Message reply = co_await client.request("echo", "configured");
-        CHECK(text(reply.body.content) == "configured");
+        CHECK(text_of(reply.body.content) == "configured");
         CHECK(server.stats().count(errc::auth_failed) == 0);
 
         // Another secret is refused: the request is counted as an auth failure and times out.

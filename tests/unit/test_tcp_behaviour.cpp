@@ -8,6 +8,8 @@
 // co_await expressions, no capturing coroutine lambdas (see test_tcp_basic.cpp).
 #include "injector.hpp"
 #include "loopback_support.hpp"
+#include "plugin_support.hpp"
+#include "tcp_test_support.hpp"
 
 #include <netaio/hmac_auth_plugin.hpp>
 #include <netaio/sha256_stream_cipher_plugin.hpp>
@@ -22,10 +24,17 @@
 #include <vector>
 
 using namespace netaio;
+using netaio_test::echo_reply;
+using netaio_test::error_of;
 using netaio_test::eventually;
+using netaio_test::hmac_plugin;
+using netaio_test::identity;
+using netaio_test::inner_layer;
+using netaio_test::loopback_server;
 using netaio_test::raw_socket;
 using netaio_test::request_msg;
 using netaio_test::run_loopback;
+using netaio_test::stream_cipher_plugin;
 using netaio_test::text_of;
 
 namespace {
@@ -44,15 +53,6 @@ static_assert(netaio::valid_message_type_enum<GameType>());
 
 namespace {
 
-tcp_server_options loopback_server() {
-    tcp_server_options o;
-    o.host = "127.0.0.1";
-    o.port = 0;
-    return o;
-}
-
-Message echo_reply(const Message& m) { return make_respond_uri_msg(m.body.content, m.body.uri); }
-
 /// A server handler answering RESPOND_URI `label` for the request's uri.
 auto answer(std::string label) {
     return [label](const Message& m) { return make_respond_uri_msg(label, m.body.uri); };
@@ -64,24 +64,6 @@ auto result(std::string label) {
 }
 
 Message note(std::string_view uri, std::string_view content) { return request_msg(uri, content, MessageType::NOTIFY_URI); }
-
-Peer identity(const std::string& id) {
-    Peer p;
-    p.id = to_bytes(id);
-    p.data = packify::pack(packify::dict{{"name", id}});
-    return p;
-}
-
-/// The netaio::errc a call throws (a default error_code when it does not throw).
-template <class F>
-std::error_code error_of(F&& f) {
-    try {
-        f();
-    } catch (const netaio::error& e) {
-        return e.code();
-    }
-    return {};
-}
 
 /// The content of the next message receive_once() gives for `server` (2 s deadline).
 asio::awaitable<std::string> next_content(TCPClient& client, std::optional<peer_address> server = std::nullopt) {
@@ -140,24 +122,6 @@ const bytes outer_secret = to_bytes("behaviour-outer-secret-0123456789");
 const bytes outer_key = to_bytes("behaviour-outer-key-0123456789abc");
 const bytes inner_secret = to_bytes("behaviour-inner-secret-0123456789");
 const bytes inner_key = to_bytes("behaviour-inner-key-0123456789abc");
-
-HMACAuthPlugin hmac(const bytes& secret, std::string field) {
-    hmac_auth_options o;
-    o.secret = secret;
-    o.hmac_field = std::move(field);
-    return HMACAuthPlugin(o);
-}
-
-/// Inner layers keep the uri in clear (encrypt_uri false) for routing (B7).
-Sha256StreamCipherPlugin cipher(const bytes& key, std::string iv_field, bool encrypt_uri) {
-    sha256_stream_cipher_options o;
-    o.key = key;
-    o.encrypt_uri = encrypt_uri;
-    o.iv_field = std::move(iv_field);
-    return Sha256StreamCipherPlugin(o);
-}
-
-handler_plugins inner_layer() { return handler_plugins{hmac(inner_secret, "ihmac"), cipher(inner_key, "iiv", false)}; }
 
 }  // namespace
 
@@ -277,20 +241,20 @@ TEST_CASE("tcp behaviour: a client handler keyed by (type, uri, server key) beat
 TEST_CASE("tcp behaviour: the default NOT_FOUND reply goes through the outer plugins only (B12)", "[tcp][behaviour]") {
     run_loopback([](asio::io_context& io) -> asio::awaitable<void> {
         tcp_server_options so = loopback_server();
-        so.auth_plugin = hmac(outer_secret, "hmac");
-        so.cipher_plugin = cipher(outer_key, "iv", true);
+        so.auth_plugin = hmac_plugin(outer_secret, "hmac");
+        so.cipher_plugin = stream_cipher_plugin(outer_key, true, "iv");
         TCPServer server(io.get_executor(), so);
-        server.on({MessageType::REQUEST_URI, "inner"}, echo_reply, inner_layer());
+        server.on({MessageType::REQUEST_URI, "inner"}, echo_reply, inner_layer(inner_secret, inner_key));
         server.start();
         tcp_client_options co;
         co.port = server.local_port();
-        co.auth_plugin = hmac(outer_secret, "hmac");
-        co.cipher_plugin = cipher(outer_key, "iv", true);
+        co.auth_plugin = hmac_plugin(outer_secret, "hmac");
+        co.cipher_plugin = stream_cipher_plugin(outer_key, true, "iv");
         TCPClient client(io.get_executor(), co);
         co_await client.connect();
 
         // A matched handler's reply carries both layers (so the test can tell them apart) ...
-        Message matched = co_await client.request("inner", "x", request_options().plugins(inner_layer()));
+        Message matched = co_await client.request("inner", "x", request_options().plugins(inner_layer(inner_secret, inner_key)));
         CHECK(matched.type() == MessageType::RESPOND_URI);
         CHECK(matched.auth_data.contains("ihmac"));
         CHECK(matched.auth_data.contains("iiv"));
@@ -467,7 +431,7 @@ TEST_CASE("tcp behaviour: a reply or send whose preparation fails is dropped and
           "[tcp][behaviour]") {
     run_loopback([](asio::io_context& io) -> asio::awaitable<void> {
         tcp_server_options so = loopback_server();
-        so.cipher_plugin = cipher(outer_key, "iv", true);
+        so.cipher_plugin = stream_cipher_plugin(outer_key, true, "iv");
         TCPServer server(io.get_executor(), so);
         server.on({MessageType::REQUEST_URI, "echo"}, echo_reply);
         // uri + content at Body::prepare's limit (65,422) fit a plain body, but not
@@ -478,7 +442,7 @@ TEST_CASE("tcp behaviour: a reply or send whose preparation fails is dropped and
         server.start();
         tcp_client_options co;
         co.port = server.local_port();
-        co.cipher_plugin = cipher(outer_key, "iv", true);
+        co.cipher_plugin = stream_cipher_plugin(outer_key, true, "iv");
 
         // B51: a key never connected (the default one included) throws not_connected.
         TCPClient client(io.get_executor(), co);

@@ -7,6 +7,7 @@
 // co_await expressions, no capturing coroutine lambdas (see test_tcp_basic.cpp).
 #include "injector.hpp"
 #include "loopback_support.hpp"
+#include "tcp_test_support.hpp"
 
 #include <netaio/auto_reconnect_timeout_handler.hpp>
 #include <netaio/detail/reconnect_backoff.hpp>
@@ -24,31 +25,27 @@
 #include <vector>
 
 using namespace netaio;
+using netaio_test::blocked_handler;
+using netaio_test::echo_reply;
 using netaio_test::eventually;
 using netaio_test::frame_builder;
+using netaio_test::identity;
 using netaio_test::ms_since;
 using netaio_test::raw_socket;
+using netaio_test::request_in_background;
 using netaio_test::request_msg;
+using netaio_test::rethrow_if;
 using netaio_test::run_loopback;
 using netaio_test::test_clock;
 using netaio_test::text_of;
 
 namespace {
 
-tcp_server_options loopback_server(std::uint16_t port = 0) {
-    tcp_server_options o;
-    o.host = "127.0.0.1";
-    o.port = port;
+/// netaio_test::loopback_server(port) whose stop() waits at most 50 ms for open connections.
+tcp_server_options quick_stop_server(std::uint16_t port = 0) {
+    tcp_server_options o = netaio_test::loopback_server(port);
     o.stop_timeout = 50ms;
     return o;
-}
-
-Message echo_reply(const Message& m) { return make_respond_uri_msg(m.body.content, m.body.uri); }
-
-/// A coroutine handler that never answers within a test.
-asio::awaitable<std::optional<Message>> blocked_handler(Message, tcp_connection) {
-    co_await netaio_test::pause(30s);
-    co_return std::nullopt;
 }
 
 /// A coroutine handler answering with `name` after `delay_ms`.
@@ -57,30 +54,13 @@ asio::awaitable<std::optional<Message>> delayed_name(Message m, tcp_connection, 
     co_return make_respond_uri_msg(name, m.body.uri);
 }
 
-void rethrow_if(std::exception_ptr e) {
-    if (e) std::rethrow_exception(e);
-}
-
-/// How a background request ended: its error (empty: answered), reply content, when.
+/// How a background request ended (request_in_background): its error (empty:
+/// answered), reply content, when.
 struct outcome {
     std::optional<std::error_code> error;
     std::string content;
     test_clock::time_point ended{};
 };
-
-asio::awaitable<void> request_in_background(TCPClient& client, std::string uri, std::chrono::milliseconds timeout,
-                                            outcome& out) {
-    request_options ro;
-    ro.timeout(timeout);
-    try {
-        Message reply = co_await client.request(uri, "", ro);
-        out.content = text_of(reply.body.content);
-        out.error = std::error_code();
-    } catch (const std::system_error& e) {
-        out.error = e.code();
-    }
-    out.ended = test_clock::now();
-}
 
 /// The error a request raises (empty when it was answered).
 asio::awaitable<std::error_code> request_error(TCPClient& client, std::string uri, std::chrono::milliseconds timeout,
@@ -116,13 +96,6 @@ asio::awaitable<void> receive_in_background(TCPClient& client, std::optional<std
     } catch (const std::system_error& e) {
         error = e.code();
     }
-}
-
-Peer identity(const std::string& id) {
-    Peer p;
-    p.id = to_bytes(id);
-    p.data = packify::pack(packify::dict{{"name", id}});
-    return p;
 }
 
 /// A log sink keeping every line as "LEVEL text".
@@ -192,7 +165,7 @@ TEST_CASE("tcp client: E10/L8 reconnect after the server stops and restarts on t
           "within 100 ms, requests while down fail fast, later ones succeed, pending count back to 0, reconnect counted",
           "[tcp][client][reconnect]") {
     run_loopback([](asio::io_context& io) -> asio::awaitable<void> {
-        auto server = std::make_unique<TCPServer>(io.get_executor(), loopback_server());
+        auto server = std::make_unique<TCPServer>(io.get_executor(), quick_stop_server());
         server->on({MessageType::REQUEST_URI, "echo"}, echo_reply);
         server->on({MessageType::REQUEST_URI, "block"}, blocked_handler);
         server->start();
@@ -212,7 +185,8 @@ TEST_CASE("tcp client: E10/L8 reconnect after the server stops and restarts on t
         co_await client.connect();
 
         outcome blocked;
-        asio::co_spawn(io, request_in_background(client, "block", 10s, blocked), rethrow_if);
+        asio::co_spawn(io, request_in_background(client, "block", "", 10s, blocked.error, blocked.ended, &blocked.content),
+                       rethrow_if);
         co_await eventually([&] { return server->stats().handler_calls == 1; });
         CHECK(client.pending_requests() == 1);
 
@@ -233,7 +207,7 @@ TEST_CASE("tcp client: E10/L8 reconnect after the server stops and restarts on t
 
         // Restart on the same port: the client comes back by itself.
         server.reset();
-        TCPServer restarted(io.get_executor(), loopback_server(port));
+        TCPServer restarted(io.get_executor(), quick_stop_server(port));
         restarted.on({MessageType::REQUEST_URI, "echo"}, echo_reply);
         restarted.start();
         co_await eventually([&] { return client.stats().reconnects == 1; }, 3s);
@@ -255,7 +229,7 @@ TEST_CASE("tcp client: E10/L8 reconnect after the server stops and restarts on t
 TEST_CASE("tcp client: B50 after an automatic reconnect the client advertises itself to the restarted server",
           "[tcp][client][reconnect][peers]") {
     run_loopback([](asio::io_context& io) -> asio::awaitable<void> {
-        tcp_server_options so = loopback_server();
+        tcp_server_options so = quick_stop_server();
         so.local_peer = identity("server");
         auto server = std::make_unique<TCPServer>(io.get_executor(), so);
         server->manage_peers_automatically();
@@ -291,7 +265,7 @@ TEST_CASE("tcp client: B50 after an automatic reconnect the client advertises it
 TEST_CASE("tcp client: E10/L8 backoff delays lie within the jitter bounds and are waited; max_attempts ends with gave_up",
           "[tcp][client][reconnect]") {
     run_loopback([](asio::io_context& io) -> asio::awaitable<void> {
-        auto server = std::make_unique<TCPServer>(io.get_executor(), loopback_server());
+        auto server = std::make_unique<TCPServer>(io.get_executor(), quick_stop_server());
         server->start();
         auto events = std::make_shared<std::vector<seen_reconnect>>();
         tcp_client_options co;
@@ -395,7 +369,7 @@ TEST_CASE("tcp client: reconnect backoff (E10, L8) - ceilings, jitter bounds, in
 TEST_CASE("tcp client: E10 close() and the client's destruction stop reconnecting; nothing keeps io_context::run() busy",
           "[tcp][client][reconnect]") {
     asio::io_context io;
-    auto server = std::make_unique<TCPServer>(io.get_executor(), loopback_server());
+    auto server = std::make_unique<TCPServer>(io.get_executor(), quick_stop_server());
     server->start();
     auto events = std::make_shared<std::vector<seen_reconnect>>();
     tcp_client_options co;
@@ -560,7 +534,7 @@ TEST_CASE("tcp client: B58 a custom auth-error handler's result reaches receive_
         // A request's own (inner) plugins: the server's unsigned reply fails them, and the
         // request raises the auth error (netaio would hand the handler's result to
         // receive_once instead; nothing is sent either way).
-        TCPServer server(io.get_executor(), loopback_server());
+        TCPServer server(io.get_executor(), quick_stop_server());
         server.on({MessageType::REQUEST_URI, "echo"}, echo_reply);
         server.start();
         TCPClient plain(io.get_executor(), {.port = server.local_port()});
@@ -588,7 +562,7 @@ TEST_CASE("tcp client: B58 a custom auth-error handler's result reaches receive_
 TEST_CASE("tcp client: B59 AUTH_ERROR and ERROR with the request's uri complete it; NOT_FOUND completes UPDATE but not CREATE",
           "[tcp][client]") {
     run_loopback([](asio::io_context& io) -> asio::awaitable<void> {
-        TCPServer server(io.get_executor(), loopback_server());
+        TCPServer server(io.get_executor(), quick_stop_server());
         server.on({MessageType::REQUEST_URI, "guarded"},
                   [](const Message& m) { return Message::prepare(Body::prepare("denied", m.body.uri), MessageType::AUTH_ERROR); });
         server.on({MessageType::REQUEST_URI, "broken"}, [](const Message& m) { return make_error_msg("failed", m.body.uri); });
@@ -619,7 +593,7 @@ TEST_CASE("tcp client: B59 AUTH_ERROR and ERROR with the request's uri complete 
 TEST_CASE("tcp client: B63 NOT_PERMITTED and CONFIRM_* replies never complete a request (they reach receive_once)",
           "[tcp][client]") {
     run_loopback([](asio::io_context& io) -> asio::awaitable<void> {
-        TCPServer server(io.get_executor(), loopback_server());
+        TCPServer server(io.get_executor(), quick_stop_server());
         server.on({MessageType::REQUEST_URI, "forbidden"},
                   [](const Message& m) { return make_not_permitted_msg("no", m.body.uri); });
         server.on({MessageType::REQUEST_URI, "confirm"}, [](const Message& m) {
@@ -650,7 +624,7 @@ TEST_CASE("tcp client: B63 NOT_PERMITTED and CONFIRM_* replies never complete a 
 TEST_CASE("tcp client: B66 create, update and delete_ round trips against a small key-value server", "[tcp][client]") {
     run_loopback([](asio::io_context& io) -> asio::awaitable<void> {
         std::map<std::string, std::string> store;
-        TCPServer server(io.get_executor(), loopback_server());
+        TCPServer server(io.get_executor(), quick_stop_server());
         server.on(MessageType::CREATE_URI, [&store](const Message& m) {
             store[text_of(m.body.uri)] = text_of(m.body.content);
             return make_ok_msg("created", m.body.uri);
@@ -699,11 +673,11 @@ TEST_CASE("tcp client: the same uri requested concurrently on two servers is mat
           "[tcp][client]") {
     run_loopback([](asio::io_context& io) -> asio::awaitable<void> {
         // Server A answers after 80 ms, B after 10 ms: B's reply arrives first.
-        TCPServer a(io.get_executor(), loopback_server());
+        TCPServer a(io.get_executor(), quick_stop_server());
         a.on({MessageType::REQUEST_URI, "who"},
              [](Message m, tcp_connection c) { return delayed_name(std::move(m), std::move(c), "A", 80); });
         a.start();
-        TCPServer b(io.get_executor(), loopback_server());
+        TCPServer b(io.get_executor(), quick_stop_server());
         b.on({MessageType::REQUEST_URI, "who"},
              [](Message m, tcp_connection c) { return delayed_name(std::move(m), std::move(c), "B", 10); });
         b.start();
@@ -713,7 +687,8 @@ TEST_CASE("tcp client: the same uri requested concurrently on two servers is mat
         const peer_address to_b("127.0.0.1", b.local_port());
 
         outcome from_a, from_b;
-        asio::co_spawn(io, request_in_background(client, "who", 2s, from_a), rethrow_if);
+        asio::co_spawn(io, request_in_background(client, "who", "", 2s, from_a.error, from_a.ended, &from_a.content),
+                       rethrow_if);
         asio::co_spawn(
             io,
             [](TCPClient& c, peer_address server, outcome& out) -> asio::awaitable<void> {
@@ -752,7 +727,7 @@ TEST_CASE("tcp client: B64 the timeout event carries type, server, error, Python
     CHECK(detail::utf8_replacing_invalid(from_hex("f09f9880")) == "\xF0\x9F\x98\x80");
 
     run_loopback([](asio::io_context& io) -> asio::awaitable<void> {
-        TCPServer server(io.get_executor(), loopback_server());  // unknown uris: NOT_FOUND "" (never matches)
+        TCPServer server(io.get_executor(), quick_stop_server());  // unknown uris: NOT_FOUND "" (never matches)
         server.start();
         std::vector<timeout_event> seen;
         bool client_form_ok = false;
@@ -804,7 +779,7 @@ TEST_CASE("tcp client: B67 a coroutine timeout handler runs in the background (t
           "cancel_timeout_handler_tasks() cancels and awaits; its exceptions are logged",
           "[tcp][client][timeout]") {
     run_loopback([](asio::io_context& io) -> asio::awaitable<void> {
-        TCPServer server(io.get_executor(), loopback_server());
+        TCPServer server(io.get_executor(), quick_stop_server());
         server.on({MessageType::REQUEST_URI, "never"}, [](const Message&) {});
         server.start();
         captured_log log;
@@ -856,7 +831,7 @@ TEST_CASE("tcp client: B68 auto_reconnect_timeout_handler reconnects after a req
           "out of attempts it logs an ERROR and raises nothing",
           "[tcp][client][timeout]") {
     run_loopback([](asio::io_context& io) -> asio::awaitable<void> {
-        TCPServer server(io.get_executor(), loopback_server());
+        TCPServer server(io.get_executor(), quick_stop_server());
         server.on({MessageType::REQUEST_URI, "never"}, [](const Message&) {});
         server.on({MessageType::REQUEST_URI, "echo"}, echo_reply);
         server.start();
@@ -907,7 +882,7 @@ TEST_CASE("tcp client: B69 close() of a never-connected server raises not_connec
           "once (after the DISCONNECT under peer management)",
           "[tcp][client]") {
     run_loopback([](asio::io_context& io) -> asio::awaitable<void> {
-        tcp_server_options so = loopback_server();
+        tcp_server_options so = quick_stop_server();
         so.local_peer = identity("server");
         TCPServer server(io.get_executor(), so);
         server.on({MessageType::REQUEST_URI, "never"}, [](const Message&) {});
@@ -930,7 +905,8 @@ TEST_CASE("tcp client: B69 close() of a never-connected server raises not_connec
         co_await client.connect();
         co_await eventually([&] { return server.peers().size() == 1; });
         outcome pending;
-        asio::co_spawn(io, request_in_background(client, "never", 10s, pending), rethrow_if);
+        asio::co_spawn(io, request_in_background(client, "never", "", 10s, pending.error, pending.ended, &pending.content),
+                       rethrow_if);
         co_await eventually([&] { return server.stats().handler_calls >= 1 && client.pending_requests() == 1; });
         const auto closed_at = test_clock::now();
         client.close();
@@ -948,7 +924,7 @@ TEST_CASE("tcp client: B69 close() of a never-connected server raises not_connec
 
 TEST_CASE("tcp client: G5 request number max_pending_requests + 1 fails fast with too_many_pending", "[tcp][client]") {
     run_loopback([](asio::io_context& io) -> asio::awaitable<void> {
-        TCPServer server(io.get_executor(), loopback_server());
+        TCPServer server(io.get_executor(), quick_stop_server());
         server.on({MessageType::REQUEST_URI, "never"}, [](const Message&) {});
         server.start();
         tcp_client_options co;
@@ -957,7 +933,8 @@ TEST_CASE("tcp client: G5 request number max_pending_requests + 1 fails fast wit
         TCPClient client(io.get_executor(), co);
         co_await client.connect();
         std::vector<outcome> waiting(3);
-        for (auto& w : waiting) asio::co_spawn(io, request_in_background(client, "never", 10s, w), rethrow_if);
+        for (auto& w : waiting) asio::co_spawn(io, request_in_background(client, "never", "", 10s, w.error, w.ended, &w.content),
+                                               rethrow_if);
         co_await eventually([&] { return client.pending_requests() == 3; });
         const auto asked_at = test_clock::now();
         const std::error_code ec = co_await request_error(client, "never", 10s);
@@ -975,7 +952,7 @@ TEST_CASE("tcp client: G5 request number max_pending_requests + 1 fails fast wit
 TEST_CASE("tcp client: a request meeting a full outbound queue raises queue_full (not encrypt_failed), request_into too",
           "[tcp][client]") {
     run_loopback([](asio::io_context& io) -> asio::awaitable<void> {
-        TCPServer server(io.get_executor(), loopback_server());
+        TCPServer server(io.get_executor(), quick_stop_server());
         server.on({MessageType::REQUEST_URI, "echo"}, echo_reply);
         server.start();
         tcp_client_options co;
@@ -986,7 +963,8 @@ TEST_CASE("tcp client: a request meeting a full outbound queue raises queue_full
         // Issued in one turn: the first is written at once, the next two wait in the
         // queue (its cap), the fourth finds it full.
         std::vector<outcome> results(4);
-        for (auto& r : results) asio::co_spawn(io, request_in_background(client, "echo", 2s, r), rethrow_if);
+        for (auto& r : results) asio::co_spawn(io, request_in_background(client, "echo", "", 2s, r.error, r.ended, &r.content),
+                                               rethrow_if);
         co_await eventually([&] {
             for (const auto& r : results)
                 if (!r.error) return false;
@@ -1001,7 +979,8 @@ TEST_CASE("tcp client: a request meeting a full outbound queue raises queue_full
 
         // request_into() meets the same check.
         std::vector<outcome> more(3);
-        for (auto& r : more) asio::co_spawn(io, request_in_background(client, "echo", 2s, r), rethrow_if);
+        for (auto& r : more) asio::co_spawn(io, request_in_background(client, "echo", "", 2s, r.error, r.ended, &r.content),
+                                            rethrow_if);
         std::optional<std::error_code> into_error;
         asio::co_spawn(io, request_into_in_background(client, into_error), rethrow_if);
         co_await eventually([&] { return more[2].error.has_value() && into_error.has_value(); });
@@ -1039,7 +1018,7 @@ TEST_CASE("tcp client: B48 option defaults (127.0.0.1:8888, request timeout 10 s
         CHECK(defaults.pending_requests() == 0);
         CHECK_FALSE(defaults.reconnecting());
 
-        TCPServer server(io.get_executor(), loopback_server());
+        TCPServer server(io.get_executor(), quick_stop_server());
         server.on({MessageType::REQUEST_URI, "echo"}, echo_reply);
         server.start();
         TCPClient client(io.get_executor(), {.port = server.local_port()});

@@ -13,6 +13,8 @@
 #include "../../examples/crud_app.hpp"
 #include "injector.hpp"
 #include "loopback_support.hpp"
+#include "plugin_support.hpp"
+#include "tcp_test_support.hpp"
 
 #include <netaio/crypto.hpp>
 #include <netaio/hmac_auth_plugin.hpp>
@@ -32,72 +34,31 @@
 #include <vector>
 
 using namespace netaio;
+using netaio_test::add_echo;
+using netaio_test::auth_error_frame;
 using netaio_test::close_outcome;
 using netaio_test::eventually;
 using netaio_test::expect_alive;
+using netaio_test::fast_server;
 using netaio_test::flip_bit;
 using netaio_test::frame_builder;
+using netaio_test::hmac_plugin;
 using netaio_test::ms_since;
 using netaio_test::raw_socket;
+using netaio_test::request_in_background;
 using netaio_test::request_msg;
+using netaio_test::rethrow_if;
 using netaio_test::run_loopback;
+using netaio_test::slow_echo;
 using netaio_test::test_clock;
 using netaio_test::text_of;
+using netaio_test::write_in_background;
 
 namespace {
-
-/// Server on 127.0.0.1:0 with test-sized deadlines.
-tcp_server_options fast_server() {
-    tcp_server_options o;
-    o.host = "127.0.0.1";
-    o.port = 0;
-    o.connection.frame_timeout = 200ms;
-    o.connection.idle_timeout = 5s;
-    o.connection.write_timeout = 300ms;
-    o.stop_timeout = 100ms;
-    return o;
-}
-
-void add_echo(TCPServer& server) {
-    server.on({MessageType::REQUEST_URI, "echo"}, [](const Message& m) { return make_respond_uri_msg(m.body.content, m.body.uri); });
-}
-
-/// A coroutine handler that answers after the number of milliseconds in its content.
-asio::awaitable<std::optional<Message>> slow_echo(Message m, tcp_connection) {
-    co_await netaio_test::pause(std::chrono::milliseconds(std::stoi(text_of(m.body.content))));
-    co_return make_respond_uri_msg(m.body.content, m.body.uri);
-}
-
-void rethrow_if(std::exception_ptr e) {
-    if (e) std::rethrow_exception(e);
-}
-
-/// Run a request in the background; record its outcome, reply text and when it ended.
-asio::awaitable<void> request_in_background(TCPClient& client, std::string uri, std::string content,
-                                            std::optional<std::error_code>& outcome, std::string& reply_text,
-                                            test_clock::time_point& ended) {
-    request_options ro;
-    ro.timeout(5s);
-    try {
-        Message reply = co_await client.request(uri, content, ro);
-        reply_text = text_of(reply.body.content);
-        outcome = std::error_code();
-    } catch (const netaio::error& e) {
-        outcome = e.code();
-    }
-    ended = test_clock::now();
-}
 
 /// Run server.stop() in the background; `done` is set when it completes.
 asio::awaitable<void> stop_in_background(TCPServer& server, bool& done) {
     co_await server.stop();
-    done = true;
-}
-
-/// Write a blob in the background and record completion.
-asio::awaitable<void> write_in_background(raw_socket& s, bytes blob, bool& done) {
-    const std::error_code ec = co_await s.write(std::move(blob));
-    (void)ec;  // the server closes the connection under it
     done = true;
 }
 
@@ -154,10 +115,9 @@ std::size_t open_fds() {
 
 const bytes test_secret = to_bytes("hostile-secret-0123456789abcdef-xyz");
 
-/// PROTOCOL §1.7 item 7: the plaintext HMAC auth-failure reply.
-const bytes auth_error_frame = from_hex("1700030017c7eb481f4d400000054552524f52484d41432061757468206661696c6564");
-
-HMACAuthPlugin hmac_plugin(const bytes& secret, clock_source clock = {}, std::size_t replay_capacity = 0) {
+/// hmac_plugin(secret) reading the time from `clock`, with a replay cache of
+/// `replay_capacity` entries (0: the default).
+HMACAuthPlugin clocked_hmac_plugin(const bytes& secret, clock_source clock, std::size_t replay_capacity = 0) {
     hmac_auth_options o;
     o.secret = secret;
     o.clock = std::move(clock);
@@ -797,7 +757,7 @@ TEST_CASE("tcp hostile: B23 once stop() begins the listener is closed: a new con
         std::optional<std::error_code> outcome;
         std::string reply;
         test_clock::time_point ended{};
-        asio::co_spawn(io, request_in_background(client, "slow", "200", outcome, reply, ended), rethrow_if);
+        asio::co_spawn(io, request_in_background(client, "slow", "200", 5s, outcome, ended, &reply), rethrow_if);
         co_await eventually([&] { return server.stats().handler_calls == 1; });
 
         const auto stop_at = test_clock::now();
@@ -849,7 +809,7 @@ TEST_CASE("tcp hostile: stop() with replies queued to a peer that never reads is
         std::optional<std::error_code> outcome;
         std::string reply;
         test_clock::time_point ended{};
-        asio::co_spawn(io, request_in_background(client, "slow", "100", outcome, reply, ended), rethrow_if);
+        asio::co_spawn(io, request_in_background(client, "slow", "100", 5s, outcome, ended, &reply), rethrow_if);
         co_await eventually([&] { return server.stats().handler_calls == 1; });
 
         const auto stop_at = test_clock::now();
@@ -937,7 +897,7 @@ TEST_CASE("tcp hostile: C5 ts = now-W-1 is stale, now+W+1 is future; now-W and n
         constexpr std::uint32_t now = 1'700'000'000;
         constexpr std::uint32_t window = 60;  // the default freshness window W
         tcp_server_options o = fast_server();
-        o.auth_plugin = hmac_plugin(test_secret, clock_source::fixed(now));
+        o.auth_plugin = clocked_hmac_plugin(test_secret, clock_source::fixed(now));
         TCPServer server(io.get_executor(), o);
         add_echo(server);
         server.start();
@@ -952,7 +912,7 @@ TEST_CASE("tcp hostile: C5 ts = now-W-1 is stale, now+W+1 is future; now-W and n
         co_await expect_echo(s, signed_with(test_secret, counting(16, 4), u32be(now + window), "echo", "newest").encode(), "newest");
         CHECK(server.stats().handler_calls == 2);
         CHECK(server.stats().total_rejected() == 2);
-        co_await netaio_test::expect_alive_with(server.local_port(), hmac_plugin(test_secret, clock_source::fixed(now)));
+        co_await netaio_test::expect_alive_with(server.local_port(), clocked_hmac_plugin(test_secret, clock_source::fixed(now)));
         co_await server.stop();
     });
 }
@@ -964,7 +924,7 @@ TEST_CASE("tcp hostile: C7 a full replay cache fails closed (replay_cache_full);
         const clock_source clock{[now] { return *now; }};
         constexpr std::size_t capacity = 16;
         tcp_server_options o = fast_server();
-        o.auth_plugin = hmac_plugin(test_secret, clock, capacity);
+        o.auth_plugin = clocked_hmac_plugin(test_secret, clock, capacity);
         TCPServer server(io.get_executor(), o);
         add_echo(server);
         server.start();
@@ -987,7 +947,7 @@ TEST_CASE("tcp hostile: C7 a full replay cache fails closed (replay_cache_full);
                              "later");
         CHECK(server.stats().handler_calls == capacity + 1);
         CHECK(server.stats().total_rejected() == 1);
-        co_await netaio_test::expect_alive_with(server.local_port(), hmac_plugin(test_secret, clock));
+        co_await netaio_test::expect_alive_with(server.local_port(), clocked_hmac_plugin(test_secret, clock));
         co_await server.stop();
     });
 }

@@ -1,6 +1,8 @@
 // Loopback tests of peer management over TCP (BEHAVIOUR B25, B41-B46, B50, B69-B74).
 #include "injector.hpp"
 #include "loopback_support.hpp"
+#include "plugin_support.hpp"
+#include "tcp_test_support.hpp"
 
 #include <netaio/hmac_auth_plugin.hpp>
 #include <netaio/sha256_stream_cipher_plugin.hpp>
@@ -15,22 +17,17 @@
 #include <vector>
 
 using namespace netaio;
+using netaio_test::echo_reply;
+using netaio_test::error_of;
 using netaio_test::eventually;
+using netaio_test::hmac_plugin;
+using netaio_test::identity;
+using netaio_test::inner_layer;
+using netaio_test::loopback_server;
 using netaio_test::raw_socket;
 using netaio_test::request_msg;
 using netaio_test::run_loopback;
 using netaio_test::text_of;
-
-namespace {
-
-Peer identity(const std::string& id) {
-    Peer p;
-    p.id = to_bytes(id);
-    p.data = packify::pack(packify::dict{{"name", id}});
-    return p;
-}
-
-}  // namespace
 
 TEST_CASE("tcp peers: server and client exchange adverts and see each other as peers", "[tcp][peers]") {
     run_loopback([](asio::io_context& io) -> asio::awaitable<void> {
@@ -134,14 +131,10 @@ TEST_CASE("tcp peers: a DISCONNECT naming another connection's peer is ignored (
 namespace {
 
 tcp_server_options managing_server() {
-    tcp_server_options o;
-    o.host = "127.0.0.1";
-    o.port = 0;
+    tcp_server_options o = loopback_server();
     o.local_peer = identity("server");
     return o;
 }
-
-Message echo_reply(const Message& m) { return make_respond_uri_msg(m.body.content, m.body.uri); }
 
 /// SUBSCRIBE_URI handler: subscribe, confirm (the convention of B40).
 void add_subscribe(TCPServer& server) {
@@ -185,16 +178,6 @@ asio::awaitable<Message> reply_to(raw_socket& raw, Message m) {
     co_return std::move(*reply);
 }
 
-template <class F>
-std::error_code error_of(F&& f) {
-    try {
-        f();
-    } catch (const netaio::error& e) {
-        return e.code();
-    }
-    return {};
-}
-
 /// Peer events as "discovered:id", "updated:id", "removed:id".
 peer_callback record_events(std::vector<std::string>& events) {
     return [&events](const peer_event& e) {
@@ -204,25 +187,10 @@ peer_callback record_events(std::vector<std::string>& events) {
 }
 
 const bytes outer_secret = to_bytes("peers-outer-secret-0123456789abcd");
+// Keys of inner_layer(), the inner layer of the peer messages: the uri (the app id
+// the handlers are keyed by) stays in clear.
 const bytes inner_secret = to_bytes("peers-inner-secret-0123456789abcd");
 const bytes inner_key = to_bytes("peers-inner-key-0123456789abcdefg");
-
-HMACAuthPlugin hmac(const bytes& secret, std::string field) {
-    hmac_auth_options o;
-    o.secret = secret;
-    o.hmac_field = std::move(field);
-    return HMACAuthPlugin(o);
-}
-
-/// The inner layer of the peer messages: its own MAC and IV fields, the uri (the
-/// app id the handlers are keyed by) left in clear.
-handler_plugins peer_layer() {
-    sha256_stream_cipher_options c;
-    c.key = inner_key;
-    c.encrypt_uri = false;
-    c.iv_field = "iiv";
-    return handler_plugins{hmac(inner_secret, "ihmac"), Sha256StreamCipherPlugin(c)};
-}
 
 }  // namespace
 
@@ -348,23 +316,23 @@ TEST_CASE("tcp peers: manage_peers_automatically needs a local peer; peer messag
 
     run_loopback([](asio::io_context& io) -> asio::awaitable<void> {
         tcp_server_options so = managing_server();
-        so.auth_plugin = hmac(outer_secret, "hmac");
+        so.auth_plugin = hmac_plugin(outer_secret, "hmac");
         TCPServer server(io.get_executor(), so);
         std::vector<std::string> events;
         server.set_peer_callback(record_events(events));
         server.on({MessageType::REQUEST_URI, "echo"}, echo_reply);
         peer_management_options pm;
-        pm.plugins = peer_layer();
+        pm.plugins = inner_layer(inner_secret, inner_key);
         server.manage_peers_automatically(pm);
         server.start();
         peer_management_options client_pm;  // the same layer, its own plugin instances
-        client_pm.plugins = peer_layer();
+        client_pm.plugins = inner_layer(inner_secret, inner_key);
 
         // The server never advertises first: a client that says nothing about itself
         // gets nothing but its reply.
         tcp_client_options co;
         co.port = server.local_port();
-        co.auth_plugin = hmac(outer_secret, "hmac");
+        co.auth_plugin = hmac_plugin(outer_secret, "hmac");
         TCPClient quiet(io.get_executor(), co);
         co_await quiet.connect();
         Message reply = co_await quiet.request("echo", "hi", request_options().timeout(2s));

@@ -8,6 +8,8 @@
 #include "injector.hpp"
 #include "loopback_support.hpp"
 #include "node_probe_plugin.hpp"
+#include "plugin_support.hpp"
+#include "tcp_test_support.hpp"
 
 #include <netaio/hmac_auth_plugin.hpp>
 #include <netaio/sha256_stream_cipher_plugin.hpp>
@@ -22,15 +24,22 @@
 #include <vector>
 
 using namespace netaio;
+using netaio_test::add_echo;
+using netaio_test::auth_error_frame;
+using netaio_test::echo_reply;
 using netaio_test::eventually;
 using netaio_test::expect_alive;
 using netaio_test::expect_alive_with;
+using netaio_test::frame_builder;
+using netaio_test::hmac_plugin;
+using netaio_test::inner_layer;
+using netaio_test::invalid_message_frame;
 using netaio_test::log_lines;
 using netaio_test::node_probe_plugin;
-using netaio_test::frame_builder;
 using netaio_test::raw_socket;
 using netaio_test::request_msg;
 using netaio_test::run_loopback;
+using netaio_test::stream_cipher_plugin;
 using netaio_test::text_of;
 
 namespace {
@@ -41,39 +50,8 @@ const bytes inner_secret = to_bytes("plugins-inner-secret-0123456789ab");
 const bytes cipher_key = to_bytes("plugins-cipher-key-0123456789abcd");
 const bytes inner_key = to_bytes("plugins-inner-key-0123456789abcde");
 
-/// PROTOCOL §1.7 item 7: the plaintext HMAC auth-failure reply.
-const bytes auth_error_frame = from_hex("1700030017c7eb481f4d400000054552524f52484d41432061757468206661696c6564");
-/// PROTOCOL §1.7 item 4: the checksum-failure reply with no plugins.
-const bytes invalid_message_frame = from_hex("14000300162ab916634d400000054552524f52696e76616c6964206d657373616765");
-
-HMACAuthPlugin hmac(const bytes& secret, std::string field = "hmac") {
-    hmac_auth_options o;
-    o.secret = secret;
-    o.hmac_field = std::move(field);
-    return HMACAuthPlugin(o);
-}
-
-Sha256StreamCipherPlugin cipher(const bytes& key, bool encrypt_uri = true, std::string iv_field = "iv") {
-    sha256_stream_cipher_options o;
-    o.key = key;
-    o.encrypt_uri = encrypt_uri;
-    o.iv_field = std::move(iv_field);
-    return Sha256StreamCipherPlugin(o);
-}
-
-/// The inner layer used by handlers and requests: distinct MAC and IV fields (P§9.1),
-/// the uri left in clear so routing works (B7).
-handler_plugins inner_layer() {
-    handler_plugins p;
-    p.auth = hmac(inner_secret, "ihmac");
-    p.cipher = cipher(inner_key, false, "iiv");
-    return p;
-}
-
 tcp_server_options plugin_server(any_auth_plugin auth, any_cipher_plugin cph) {
-    tcp_server_options o;
-    o.host = "127.0.0.1";
-    o.port = 0;
+    tcp_server_options o = netaio_test::loopback_server();
     o.connection.frame_timeout = 200ms;
     o.stop_timeout = 100ms;
     o.auth_plugin = std::move(auth);
@@ -88,10 +66,6 @@ tcp_client_options plugin_client(std::uint16_t port, any_auth_plugin auth, any_c
     o.cipher_plugin = std::move(cph);
     return o;
 }
-
-Message echo_reply(const Message& m) { return make_respond_uri_msg(m.body.content, m.body.uri); }
-
-void add_echo(TCPServer& server) { server.on({MessageType::REQUEST_URI, "echo"}, echo_reply); }
 
 /// The outer send pipeline done by hand (cipher, then auth), as a peer would.
 Message seal_outer(Message m, const Sha256StreamCipherPlugin& c, const HMACAuthPlugin& h) {
@@ -139,14 +113,14 @@ bool has_bytes(const AuthFields& f, std::string_view key, std::size_t size) {
 TEST_CASE("tcp plugins: outer HMAC on both sides: round trip, replies signed, handler sees the auth fields (B8, B15, P§9.2, P§9.4)",
           "[tcp][plugins]") {
     run_loopback([](asio::io_context& io) -> asio::awaitable<void> {
-        TCPServer server(io.get_executor(), plugin_server(hmac(secret_a), nullptr));
+        TCPServer server(io.get_executor(), plugin_server(hmac_plugin(secret_a), nullptr));
         std::optional<AuthFields> seen;
         server.on({MessageType::REQUEST_URI, "echo"}, [&seen](const Message& m) {
             seen = m.auth_data;
             return echo_reply(m);
         });
         server.start();
-        TCPClient client(io.get_executor(), plugin_client(server.local_port(), hmac(secret_a), nullptr));
+        TCPClient client(io.get_executor(), plugin_client(server.local_port(), hmac_plugin(secret_a), nullptr));
         co_await client.connect();
         Message r = co_await client.request("echo", "signed");
         CHECK(r.type() == MessageType::RESPOND_URI);
@@ -165,10 +139,10 @@ TEST_CASE("tcp plugins: outer HMAC on both sides: round trip, replies signed, ha
 TEST_CASE("tcp plugins: outer HMAC + Sha256 cipher (encrypt_uri): round trip; on the wire uri and content are ciphertext (P§7, P§9.1)",
           "[tcp][plugins]") {
     run_loopback([](asio::io_context& io) -> asio::awaitable<void> {
-        TCPServer server(io.get_executor(), plugin_server(hmac(secret_a), cipher(cipher_key)));
+        TCPServer server(io.get_executor(), plugin_server(hmac_plugin(secret_a), stream_cipher_plugin(cipher_key)));
         add_echo(server);
         server.start();
-        TCPClient client(io.get_executor(), plugin_client(server.local_port(), hmac(secret_a), cipher(cipher_key)));
+        TCPClient client(io.get_executor(), plugin_client(server.local_port(), hmac_plugin(secret_a), stream_cipher_plugin(cipher_key)));
         co_await client.connect();
         Message r = co_await client.request("echo", "secret-content");
         CHECK(r.type() == MessageType::RESPOND_URI);
@@ -177,8 +151,8 @@ TEST_CASE("tcp plugins: outer HMAC + Sha256 cipher (encrypt_uri): round trip; on
         CHECK(has_bytes(r.auth_data, "iv", 16));
 
         // The same exchange seen on the wire by a peer doing the pipeline by hand.
-        const auto c = cipher(cipher_key);
-        const auto h = hmac(secret_a);
+        const auto c = stream_cipher_plugin(cipher_key);
+        const auto h = hmac_plugin(secret_a);
         raw_socket s(io.get_executor());
         co_await s.connect(server.local_port());
         const bytes frame = seal_outer(request_msg("echo", "secret-content"), c, h).encode();
@@ -201,7 +175,7 @@ TEST_CASE("tcp plugins: outer HMAC + Sha256 cipher (encrypt_uri): round trip; on
 TEST_CASE("tcp plugins: per-handler inner plugins with per-request plugins, applied exactly once each way (B61 fixed, B7, B30, P§9.1)",
           "[tcp][plugins]") {
     run_loopback([](asio::io_context& io) -> asio::awaitable<void> {
-        TCPServer server(io.get_executor(), plugin_server(hmac(secret_a), cipher(cipher_key)));
+        TCPServer server(io.get_executor(), plugin_server(hmac_plugin(secret_a), stream_cipher_plugin(cipher_key)));
         add_echo(server);
         std::optional<std::string> seen_content;
         server.on({MessageType::REQUEST_URI, "inner"},
@@ -209,12 +183,12 @@ TEST_CASE("tcp plugins: per-handler inner plugins with per-request plugins, appl
                       seen_content = text_of(m.body.content);
                       return make_respond_uri_msg("reply:" + text_of(m.body.content), m.body.uri);
                   },
-                  inner_layer());
+                  inner_layer(inner_secret, inner_key));
         server.start();
-        TCPClient client(io.get_executor(), plugin_client(server.local_port(), hmac(secret_a), cipher(cipher_key)));
+        TCPClient client(io.get_executor(), plugin_client(server.local_port(), hmac_plugin(secret_a), stream_cipher_plugin(cipher_key)));
         co_await client.connect();
         request_options ro;
-        ro.plugins(inner_layer());  // client-side instances of the same inner layer
+        ro.plugins(inner_layer(inner_secret, inner_key));  // client-side instances of the same inner layer
         for (int i = 0; i < 3; ++i) {
             Message r = co_await client.request("inner", "payload", ro);
             CHECK(r.type() == MessageType::RESPOND_URI);
@@ -240,7 +214,7 @@ TEST_CASE("tcp plugins: per-handler inner plugins with per-request plugins, appl
         // Inner layer only, no outer plugins on either side.
         TCPServer bare(io.get_executor(), plugin_server(nullptr, nullptr));
         add_echo(bare);
-        bare.on({MessageType::REQUEST_URI, "inner"}, echo_reply, inner_layer());
+        bare.on({MessageType::REQUEST_URI, "inner"}, echo_reply, inner_layer(inner_secret, inner_key));
         bare.start();
         TCPClient bare_client(io.get_executor(), plugin_client(bare.local_port(), nullptr, nullptr));
         co_await bare_client.connect();
@@ -256,7 +230,7 @@ TEST_CASE("tcp plugins: per-handler inner plugins with per-request plugins, appl
 TEST_CASE("tcp plugins: auth failures (outer, inner) are answered with the plaintext AUTH_ERROR, even with an outer cipher; handler not called (B33)",
           "[tcp][plugins]") {
     run_loopback([](asio::io_context& io) -> asio::awaitable<void> {
-        TCPServer server(io.get_executor(), plugin_server(hmac(secret_a), cipher(cipher_key)));
+        TCPServer server(io.get_executor(), plugin_server(hmac_plugin(secret_a), stream_cipher_plugin(cipher_key)));
         add_echo(server);
         int protected_calls = 0;
         server.on({MessageType::REQUEST_URI, "inner"},
@@ -264,10 +238,10 @@ TEST_CASE("tcp plugins: auth failures (outer, inner) are answered with the plain
                       ++protected_calls;
                       return echo_reply(m);
                   },
-                  inner_layer());
+                  inner_layer(inner_secret, inner_key));
         server.start();
-        const auto c = cipher(cipher_key);
-        const auto h = hmac(secret_a);
+        const auto c = stream_cipher_plugin(cipher_key);
+        const auto h = hmac_plugin(secret_a);
         raw_socket s(io.get_executor());
         co_await s.connect(server.local_port());
         {
@@ -300,7 +274,7 @@ TEST_CASE("tcp plugins: auth failures (outer, inner) are answered with the plain
         CHECK(server.stats().count(errc::missing_auth_field) == 3);
         CHECK(server.stats().handler_calls == 0);
         CHECK(protected_calls == 0);
-        co_await expect_alive_with(server.local_port(), hmac(secret_a), cipher(cipher_key));
+        co_await expect_alive_with(server.local_port(), hmac_plugin(secret_a), stream_cipher_plugin(cipher_key));
         co_await server.stop();
     });
 }
@@ -308,11 +282,11 @@ TEST_CASE("tcp plugins: auth failures (outer, inner) are answered with the plain
 TEST_CASE("tcp plugins: checksum failure is answered ERROR \"invalid message\" through the outer cipher and auth (B27, P§9.2 step 1)",
           "[tcp][plugins]") {
     run_loopback([](asio::io_context& io) -> asio::awaitable<void> {
-        TCPServer server(io.get_executor(), plugin_server(hmac(secret_a), cipher(cipher_key)));
+        TCPServer server(io.get_executor(), plugin_server(hmac_plugin(secret_a), stream_cipher_plugin(cipher_key)));
         add_echo(server);
         server.start();
-        const auto c = cipher(cipher_key);
-        const auto h = hmac(secret_a);
+        const auto c = stream_cipher_plugin(cipher_key);
+        const auto h = hmac_plugin(secret_a);
         raw_socket s(io.get_executor());
         co_await s.connect(server.local_port());
         const bytes good = seal_outer(request_msg("echo", "x"), c, h).encode();
@@ -332,18 +306,18 @@ TEST_CASE("tcp plugins: checksum failure is answered ERROR \"invalid message\" t
         CHECK(server.stats().count(errc::checksum_mismatch) == 1);
         CHECK(server.stats().handler_calls == 0);
         CHECK_FALSE(s.peer_closed());
-        co_await expect_alive_with(server.local_port(), hmac(secret_a), cipher(cipher_key));
+        co_await expect_alive_with(server.local_port(), hmac_plugin(secret_a), stream_cipher_plugin(cipher_key));
         co_await server.stop();
     });
 }
 
 TEST_CASE("tcp plugins: outer decryption failure (no iv, 15-byte iv) is dropped silently, connection kept (B28)", "[tcp][plugins]") {
     run_loopback([](asio::io_context& io) -> asio::awaitable<void> {
-        TCPServer server(io.get_executor(), plugin_server(hmac(secret_a), cipher(cipher_key)));
+        TCPServer server(io.get_executor(), plugin_server(hmac_plugin(secret_a), stream_cipher_plugin(cipher_key)));
         add_echo(server);
         server.start();
-        const auto c = cipher(cipher_key);
-        const auto h = hmac(secret_a);
+        const auto c = stream_cipher_plugin(cipher_key);
+        const auto h = hmac_plugin(secret_a);
         raw_socket s(io.get_executor());
         co_await s.connect(server.local_port());
         Message no_iv = request_msg("echo", "no iv");
@@ -374,7 +348,7 @@ TEST_CASE("tcp plugins: inner decryption failure is dropped silently, no reply, 
         TCPServer server(io.get_executor(), plugin_server(nullptr, nullptr));
         add_echo(server);
         handler_plugins inner;
-        inner.cipher = cipher(inner_key, false, "iiv");
+        inner.cipher = stream_cipher_plugin(inner_key, false, "iiv");
         int calls = 0;
         server.on({MessageType::REQUEST_URI, "ic"},
                   [&calls](const Message& m) {
@@ -402,7 +376,7 @@ TEST_CASE("tcp plugins: inner decryption failure is dropped silently, no reply, 
 TEST_CASE("tcp plugins: an echo handler returning the received message keeps its nonce and ts; the cipher's iv is new (B11, P§6)",
           "[tcp][plugins]") {
     run_loopback([](asio::io_context& io) -> asio::awaitable<void> {
-        TCPServer server(io.get_executor(), plugin_server(hmac(secret_a), cipher(cipher_key)));
+        TCPServer server(io.get_executor(), plugin_server(hmac_plugin(secret_a), stream_cipher_plugin(cipher_key)));
         add_echo(server);
         std::optional<AuthFields> request_fields;
         server.on({MessageType::REQUEST_URI, "self"}, [&request_fields](const Message& m) {
@@ -410,7 +384,7 @@ TEST_CASE("tcp plugins: an echo handler returning the received message keeps its
             return m;  // the received message itself
         });
         server.start();
-        TCPClient client(io.get_executor(), plugin_client(server.local_port(), hmac(secret_a), cipher(cipher_key)));
+        TCPClient client(io.get_executor(), plugin_client(server.local_port(), hmac_plugin(secret_a), stream_cipher_plugin(cipher_key)));
         co_await client.connect();
         REQUIRE(client.send(request_msg("self", "same")));
         std::optional<Message> reply = co_await client.receive_once(std::nullopt, 2s);
@@ -438,10 +412,10 @@ TEST_CASE("tcp plugins: an echo handler returning the received message keeps its
 TEST_CASE("tcp plugins: wrong secret on the client: the AUTH_ERROR reply (uri ERROR) never completes the request, which times out; no ping-pong (B63, B14, B57)",
           "[tcp][plugins]") {
     run_loopback([](asio::io_context& io) -> asio::awaitable<void> {
-        TCPServer server(io.get_executor(), plugin_server(hmac(secret_a), nullptr));
+        TCPServer server(io.get_executor(), plugin_server(hmac_plugin(secret_a), nullptr));
         add_echo(server);
         server.start();
-        TCPClient wrong(io.get_executor(), plugin_client(server.local_port(), hmac(secret_b), nullptr));
+        TCPClient wrong(io.get_executor(), plugin_client(server.local_port(), hmac_plugin(secret_b), nullptr));
         co_await wrong.connect();
         request_outcome o = co_await try_request(wrong, "echo", "x", with_timeout(200ms));
         CHECK(o.error == errc::timed_out);
@@ -464,7 +438,7 @@ TEST_CASE("tcp plugins: wrong secret on the client: the AUTH_ERROR reply (uri ER
         CHECK(text_of(got->body.content) == "HMAC auth failed");
         CHECK(none.stats().frames_sent == 1);
 
-        co_await expect_alive_with(server.local_port(), hmac(secret_a), nullptr);
+        co_await expect_alive_with(server.local_port(), hmac_plugin(secret_a), nullptr);
         CHECK(server.stats().frames_received == 3);  // 2 refused requests + the liveness request, nothing else
         co_await server.stop();
     });
@@ -473,7 +447,7 @@ TEST_CASE("tcp plugins: wrong secret on the client: the AUTH_ERROR reply (uri ER
 TEST_CASE("tcp plugins: use_auth / use_cipher switches on the server and per request (B15, B22, B59)", "[tcp][plugins]") {
     run_loopback([](asio::io_context& io) -> asio::awaitable<void> {
         // Server-wide: plugins set but switched off.
-        tcp_server_options off = plugin_server(hmac(secret_a), cipher(cipher_key));
+        tcp_server_options off = plugin_server(hmac_plugin(secret_a), stream_cipher_plugin(cipher_key));
         off.use_auth = false;
         off.use_cipher = false;
         TCPServer plain(io.get_executor(), off);
@@ -488,10 +462,10 @@ TEST_CASE("tcp plugins: use_auth / use_cipher switches on the server and per req
         }
 
         // Per request, against a server that applies both.
-        TCPServer server(io.get_executor(), plugin_server(hmac(secret_a), cipher(cipher_key)));
+        TCPServer server(io.get_executor(), plugin_server(hmac_plugin(secret_a), stream_cipher_plugin(cipher_key)));
         add_echo(server);
         server.start();
-        TCPClient client(io.get_executor(), plugin_client(server.local_port(), hmac(secret_a), cipher(cipher_key)));
+        TCPClient client(io.get_executor(), plugin_client(server.local_port(), hmac_plugin(secret_a), stream_cipher_plugin(cipher_key)));
         co_await client.connect();
         request_options no_auth = with_timeout(150ms);
         no_auth.use_auth(false);
@@ -528,26 +502,26 @@ TEST_CASE("tcp plugins: use_auth / use_cipher switches on the server and per req
 
 TEST_CASE("tcp plugins: swapping outer plugins at run time on server and client (B15)", "[tcp][plugins]") {
     run_loopback([](asio::io_context& io) -> asio::awaitable<void> {
-        TCPServer server(io.get_executor(), plugin_server(hmac(secret_a), nullptr));
+        TCPServer server(io.get_executor(), plugin_server(hmac_plugin(secret_a), nullptr));
         add_echo(server);
         server.start();
-        TCPClient client(io.get_executor(), plugin_client(server.local_port(), hmac(secret_a), nullptr));
+        TCPClient client(io.get_executor(), plugin_client(server.local_port(), hmac_plugin(secret_a), nullptr));
         co_await client.connect();
         {
             Message r = co_await client.request("echo", "a");
             CHECK(text_of(r.body.content) == "a");
         }
-        server.set_auth_plugin(hmac(secret_b));
+        server.set_auth_plugin(hmac_plugin(secret_b));
         request_outcome stale = co_await try_request(client, "echo", "x", with_timeout(150ms));
         CHECK(stale.error == errc::timed_out);
         CHECK(server.stats().count(errc::auth_failed) == 1);
-        client.set_auth_plugin(hmac(secret_b));
+        client.set_auth_plugin(hmac_plugin(secret_b));
         {
             Message r = co_await client.request("echo", "b");
             CHECK(text_of(r.body.content) == "b");
         }
-        server.set_cipher_plugin(cipher(cipher_key));
-        client.set_cipher_plugin(cipher(cipher_key));
+        server.set_cipher_plugin(stream_cipher_plugin(cipher_key));
+        client.set_cipher_plugin(stream_cipher_plugin(cipher_key));
         {
             Message r = co_await client.request("echo", "b+cipher");
             CHECK(text_of(r.body.content) == "b+cipher");
@@ -580,7 +554,7 @@ TEST_CASE("tcp plugins: an ephemeral handler is consumed even when its inner aut
                         ++once_calls;
                         return make_respond_uri_msg("once", m.body.uri);
                     },
-                    inner_layer());
+                    inner_layer(inner_secret, inner_key));
         server.start();
         raw_socket s(io.get_executor());
         co_await s.connect(server.local_port());
@@ -604,11 +578,11 @@ TEST_CASE("tcp plugins: an ephemeral handler is consumed even when its inner aut
 TEST_CASE("tcp plugins: broadcast through the outer layer is prepared once: every client gets the same nonce, ts and iv (B36, P§9.7)",
           "[tcp][plugins]") {
     run_loopback([](asio::io_context& io) -> asio::awaitable<void> {
-        TCPServer server(io.get_executor(), plugin_server(hmac(secret_a), cipher(cipher_key)));
+        TCPServer server(io.get_executor(), plugin_server(hmac_plugin(secret_a), stream_cipher_plugin(cipher_key)));
         add_echo(server);
         server.start();
-        TCPClient one(io.get_executor(), plugin_client(server.local_port(), hmac(secret_a), cipher(cipher_key)));
-        TCPClient two(io.get_executor(), plugin_client(server.local_port(), hmac(secret_a), cipher(cipher_key)));
+        TCPClient one(io.get_executor(), plugin_client(server.local_port(), hmac_plugin(secret_a), stream_cipher_plugin(cipher_key)));
+        TCPClient two(io.get_executor(), plugin_client(server.local_port(), hmac_plugin(secret_a), stream_cipher_plugin(cipher_key)));
         co_await one.connect();
         co_await two.connect();
         co_await eventually([&] { return server.clients().size() == 2; });

@@ -11,6 +11,8 @@
 // co_await expressions, no capturing coroutine lambdas (see test_tcp_basic.cpp).
 #include "injector.hpp"
 #include "loopback_support.hpp"
+#include "plugin_support.hpp"
+#include "tcp_test_support.hpp"
 
 #include <netaio/hmac_auth_plugin.hpp>
 #include <netaio/replay_cache.hpp>
@@ -24,47 +26,30 @@
 #include <vector>
 
 using namespace netaio;
+using netaio_test::add_echo;
+using netaio_test::auth_error_frame;
+using netaio_test::blocked_handler;
 using netaio_test::close_outcome;
+using netaio_test::echo_reply;
 using netaio_test::eventually;
 using netaio_test::expect_alive;
+using netaio_test::fast_server;
 using netaio_test::flip_bit;
 using netaio_test::frame_builder;
+using netaio_test::hmac_plugin;
+using netaio_test::invalid_message_frame;
 using netaio_test::ms_since;
 using netaio_test::raw_socket;
+using netaio_test::request_in_background;
 using netaio_test::request_msg;
+using netaio_test::rethrow_if;
 using netaio_test::run_loopback;
+using netaio_test::slow_echo;
 using netaio_test::test_clock;
 using netaio_test::text_of;
+using netaio_test::write_in_background;
 
 namespace {
-
-/// Server on 127.0.0.1:0 with test-sized deadlines (sweep every 50 ms).
-tcp_server_options fast_server() {
-    tcp_server_options o;
-    o.host = "127.0.0.1";
-    o.port = 0;
-    o.connection.frame_timeout = 200ms;
-    o.connection.idle_timeout = 5s;
-    o.connection.write_timeout = 300ms;
-    o.stop_timeout = 100ms;
-    return o;
-}
-
-Message echo_reply(const Message& m) { return make_respond_uri_msg(m.body.content, m.body.uri); }
-
-void add_echo(TCPServer& server) { server.on({MessageType::REQUEST_URI, "echo"}, echo_reply); }
-
-/// A coroutine handler that answers after the number of milliseconds in its content.
-asio::awaitable<std::optional<Message>> slow_echo(Message m, tcp_connection) {
-    co_await netaio_test::pause(std::chrono::milliseconds(std::stoi(text_of(m.body.content))));
-    co_return make_respond_uri_msg(m.body.content, m.body.uri);
-}
-
-/// A handler that never returns within a test (a latch nobody releases).
-asio::awaitable<std::optional<Message>> blocked_handler(Message, tcp_connection) {
-    co_await netaio_test::pause(30s);
-    co_return std::nullopt;
-}
 
 asio::awaitable<std::optional<Message>> throwing_coroutine_handler(Message, tcp_connection) {
     co_await netaio_test::pause(1ms);
@@ -74,12 +59,6 @@ asio::awaitable<std::optional<Message>> throwing_coroutine_handler(Message, tcp_
 const bytes test_secret = to_bytes("reliability-secret-0123456789abcdef");
 const bytes other_secret = to_bytes("some-other-secret-0123456789abcdef");
 
-HMACAuthPlugin hmac_plugin(const bytes& secret) {
-    hmac_auth_options o;
-    o.secret = secret;
-    return HMACAuthPlugin(o);
-}
-
 /// A request signed by `plugin` (a client-side instance with the test secret).
 Message signed_request(const HMACAuthPlugin& plugin, std::string_view uri, std::string_view content,
                        MessageType type = MessageType::REQUEST_URI) {
@@ -87,11 +66,6 @@ Message signed_request(const HMACAuthPlugin& plugin, std::string_view uri, std::
     plugin.make(m.auth_data, m.body);
     return m;
 }
-
-/// PROTOCOL §1.7 item 7: the plaintext HMAC auth-failure reply.
-const bytes auth_error_frame = from_hex("1700030017c7eb481f4d400000054552524f52484d41432061757468206661696c6564");
-/// PROTOCOL §1.7 item 4: the checksum-failure reply with no plugins.
-const bytes invalid_message_frame = from_hex("14000300162ab916634d400000054552524f52696e76616c6964206d657373616765");
 
 /// Send `frame` on a new connection and wait (up to 2 s) for the server to close it.
 /// `ms` is measured from the end of the write.
@@ -105,36 +79,11 @@ asio::awaitable<close_outcome> send_expect_close(std::uint16_t port, bytes frame
     co_return c;
 }
 
-/// Write a blob and record completion (the writer of E8 runs beside the test body).
-asio::awaitable<void> write_in_background(raw_socket& s, bytes blob, bool& done, std::error_code& result) {
-    result = co_await s.write(std::move(blob));
-    done = true;
-}
-
-/// Run a request in the background; record its outcome and when it ended.
-asio::awaitable<void> request_in_background(TCPClient& client, std::string uri, std::string content,
-                                            std::optional<std::error_code>& outcome, test_clock::time_point& ended) {
-    request_options ro;
-    ro.timeout(10s);
-    try {
-        Message reply = co_await client.request(uri, content, ro);
-        (void)reply;
-        outcome = std::error_code();
-    } catch (const netaio::error& e) {
-        outcome = e.code();
-    }
-    ended = test_clock::now();
-}
-
 /// "msg00012": an 8-character tag for notification i.
 std::string tag_of(int i) {
     char tag[9];
     std::snprintf(tag, sizeof tag, "msg%05d", i);
     return tag;
-}
-
-void rethrow_if(std::exception_ptr e) {
-    if (e) std::rethrow_exception(e);
 }
 
 }  // namespace
@@ -1131,7 +1080,7 @@ TEST_CASE("tcp reliability: E8 a client that pipelines and never reads: outbound
         for (int i = 0; i < 20000; ++i) detail::append(blob, one);
         bool writer_done = false;
         std::error_code writer_result;
-        asio::co_spawn(io, write_in_background(s, blob, writer_done, writer_result), rethrow_if);
+        asio::co_spawn(io, write_in_background(s, blob, writer_done, &writer_result), rethrow_if);
 
         std::size_t peak_messages = 0;
         std::size_t peak_bytes = 0;
@@ -1335,7 +1284,7 @@ TEST_CASE("tcp reliability: E10 server closed with a request in flight: it fails
         co_await client.connect();
         std::optional<std::error_code> outcome;
         test_clock::time_point ended{};
-        asio::co_spawn(io, request_in_background(client, "block", "", outcome, ended), rethrow_if);
+        asio::co_spawn(io, request_in_background(client, "block", "", 10s, outcome, ended), rethrow_if);
         co_await eventually([&] { return server->stats().handler_calls == 1; });  // the handler is blocked
         const auto closed_at = test_clock::now();
         server->close();
@@ -1371,7 +1320,7 @@ TEST_CASE("tcp reliability: E10/E13 stop() with a handler that never returns: th
         co_await client.connect();
         std::optional<std::error_code> outcome;
         test_clock::time_point ended{};
-        asio::co_spawn(io, request_in_background(client, "block", "", outcome, ended), rethrow_if);
+        asio::co_spawn(io, request_in_background(client, "block", "", 10s, outcome, ended), rethrow_if);
         co_await eventually([&] { return server.stats().handler_calls == 1; });
         const auto stop_at = test_clock::now();
         bool stopped = false;
@@ -1555,7 +1504,7 @@ TEST_CASE("tcp reliability: E14 N pipelined requests beyond the queue cap are al
         for (int i = 0; i < n; ++i) detail::append(blob, frame_builder(request_msg("echo", std::to_string(i))).build());
         bool writer_done = false;
         std::error_code writer_result;
-        asio::co_spawn(io, write_in_background(s, blob, writer_done, writer_result), rethrow_if);
+        asio::co_spawn(io, write_in_background(s, blob, writer_done, &writer_result), rethrow_if);
         int in_order = 0;
         for (int i = 0; i < n; ++i) {
             std::optional<Message> r = co_await s.read_message();
