@@ -51,6 +51,7 @@
 
 #include <netaio/auth_fields.hpp>
 #include <netaio/bytes.hpp>
+#include <netaio/detail/covered_fields.hpp>
 #include <netaio/detail/modern_plugin_support.hpp>
 #include <netaio/detail/plugin_config.hpp>
 #include <netaio/detail/sodium.hpp>
@@ -332,48 +333,18 @@ public:
     /// error of a non-bytes field that cannot be encoded.
     bytes signing_input(std::uint8_t type, const AuthFields& fields, const Body& body, std::error_code& ec) const {
         ec.clear();
-        std::vector<const AuthFields::entry*> covered;
-        covered.reserve(fields.size());
-        for (const AuthFields::entry& e : fields)
-            if (is_covered(e.first)) covered.push_back(&e);
-        std::sort(covered.begin(), covered.end(), [](const AuthFields::entry* a, const AuthFields::entry* b) {
-            return std::lexicographical_compare(
-                a->first.begin(), a->first.end(), b->first.begin(), b->first.end(),
-                [](char x, char y) { return static_cast<unsigned char>(x) < static_cast<unsigned char>(y); });
-        });
-        if (covered.size() > 0xFFFF || body.uri.size() > 0xFFFF) {
+        if (body.uri.size() > 0xFFFF) {
             ec = make_error_code(errc::field_too_large);
             return {};
         }
-
         bytes m;
-        m.reserve(label.size() + 3 + 96 * covered.size() + body.size());
+        m.reserve(label.size() + 3 + 96 * fields.size() + body.size());
         detail::append(m, as_bytes_view(label));
         m.push_back(type);
-        detail::append_u16be(m, static_cast<std::uint16_t>(covered.size()));
-        bytes packed;
-        for (const AuthFields::entry* e : covered) {
-            bytes_view value;
-            std::uint8_t kind = 0;
-            if (const bytes* b = e->second.get_if<bytes>()) {
-                value = *b;
-            } else {
-                packed.clear();
-                packify::pack_into(packed, e->second, {}, ec);
-                if (ec) return {};
-                value = packed;
-                kind = 1;
-            }
-            if (e->first.size() > 0xFFFF || value.size() > 0xFFFF) {
-                ec = make_error_code(errc::field_too_large);
-                return {};
-            }
-            detail::append_u16be(m, static_cast<std::uint16_t>(e->first.size()));
-            detail::append(m, as_bytes_view(e->first));
-            m.push_back(kind);
-            detail::append_u16be(m, static_cast<std::uint16_t>(value.size()));
-            detail::append(m, value);
-        }
+        ec = detail::encode_covered_fields(
+            fields, [this](std::string_view name) { return is_covered(name); },
+            [&m](bytes_view piece) { detail::append(m, piece); });
+        if (ec) return {};
         body.encode_into(m);
         return m;
     }

@@ -37,7 +37,7 @@
 // hmac, and an iv written by a cipher of this layer or an inner one (the outer
 // cipher encrypts before the outer auth makes) are all bound, as are the type and
 // the body. Every part is length-prefixed, so M determines them unambiguously (the
-// entry encoding is Ed25519AuthPlugin's). xmac_unsigned_fields exists because auth
+// entry encoding is Ed25519AuthPlugin's: detail/covered_fields.hpp). xmac_unsigned_fields exists because auth
 // fields accumulate across layers (PROTOCOL §9.1): as an inner layer, list the
 // fields the outer layers add after this one ran (e.g. {"hmac", "xmac", "iv"}, with
 // the inner layer's own hmac_field and xmac_field renamed).
@@ -56,6 +56,7 @@
 
 #include <netaio/bytes.hpp>
 #include <netaio/crypto.hpp>
+#include <netaio/detail/covered_fields.hpp>
 #include <netaio/detail/plugin_config.hpp>
 #include <netaio/detail/sodium.hpp>
 #include <netaio/errors.hpp>
@@ -350,18 +351,7 @@ public:
     /// errc::field_too_large when a length does not fit 16 bits, or the packify
     /// error of a non-bytes field value that cannot be encoded.
     std::error_code xmac_of(std::uint8_t type, const AuthFields& fields, const Body& body, crypto::digest& out) const {
-        // Sorted pointers to the covered entries, in a per-thread buffer that keeps
-        // its capacity (no allocation per message once warm).
-        thread_local std::vector<const AuthFields::entry*> covered;
-        covered.clear();
-        for (const AuthFields::entry& e : fields)
-            if (xmac_covers(e.first)) covered.push_back(&e);
-        // std::string_view compares chars as unsigned char: bytewise order.
-        std::sort(covered.begin(), covered.end(), [](const AuthFields::entry* a, const AuthFields::entry* b) {
-            return std::string_view(a->first) < std::string_view(b->first);
-        });
-        if (covered.size() > 0xFFFF || body.uri.size() > 0xFFFF) return make_error_code(errc::field_too_large);
-
+        if (body.uri.size() > 0xFFFF) return make_error_code(errc::field_too_large);
         crypto_auth_hmacsha256_state state = xmac_base_;  // S and the label already absorbed
         auto update = [&state](bytes_view part) { crypto_auth_hmacsha256_update(&state, part.data(), part.size()); };
         auto update_u16 = [&update](std::size_t n) {
@@ -370,31 +360,8 @@ public:
             update(bytes_view(be, 2));
         };
         update(bytes_view(&type, 1));
-        update_u16(covered.size());
-        thread_local bytes packed;
-        std::error_code ec;
-        for (const AuthFields::entry* e : covered) {
-            bytes_view value;
-            std::uint8_t kind = 0;
-            if (const bytes* b = e->second.get_if<bytes>()) {
-                value = *b;
-            } else {
-                packed.clear();
-                packify::pack_into(packed, e->second, {}, ec);
-                if (ec) break;
-                value = packed;
-                kind = 1;
-            }
-            if (e->first.size() > 0xFFFF || value.size() > 0xFFFF) {
-                ec = make_error_code(errc::field_too_large);
-                break;
-            }
-            update_u16(e->first.size());
-            update(as_bytes_view(e->first));
-            update(bytes_view(&kind, 1));
-            update_u16(value.size());
-            update(value);
-        }
+        const std::error_code ec =
+            detail::encode_covered_fields(fields, [this](std::string_view name) { return xmac_covers(name); }, update);
         if (!ec) {
             update_u16(body.uri.size());
             update(body.uri);
