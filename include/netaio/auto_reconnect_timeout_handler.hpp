@@ -23,8 +23,12 @@
 #include <chrono>
 #include <cstddef>
 #include <functional>
+#include <memory>
+#include <set>
 #include <string>
+#include <system_error>
 #include <type_traits>
+#include <utility>
 
 NETAIO_BEGIN_NAMESPACE
 
@@ -40,8 +44,13 @@ struct auto_reconnect_options {
 /// connect_timeout, `delay` apart. On success it calls on_reconnect(client, server,
 /// attempt) (awaited when it returns asio::awaitable<void>) and stops. Every failure is
 /// logged through the client's logger and never raised; after the last failed
-/// attempt it logs an ERROR. Cancelled (cancel_timeout_handler_tasks(), close()), it
-/// stops at its next wait.
+/// attempt it logs an ERROR. Cancelled (cancel_timeout_handler_tasks(), close(),
+/// close_all(), the client's destruction), it stops at its next wait; a connect()
+/// aborted by close() or close_all() (errc::stopped) ends it too, and adopts nothing.
+///
+/// One reconnect per client and server at a time: requests that time out together
+/// start one handler task each, and all but the first return at once while it runs
+/// (the handler's copies, as kept by the client, share this).
 template <message_type_enum E = MessageType>
 class basic_auto_reconnect_timeout_handler {
 public:
@@ -61,10 +70,25 @@ public:
     /// The coroutine handler (not a coroutine itself: the work runs on copies, so this
     /// object may go away meanwhile).
     asio::awaitable<void> operator()(client_type& client, timeout_event event) const {
-        return run(options_, on_reconnect_, client, std::move(event));
+        return run(options_, on_reconnect_, busy_, client, std::move(event));
     }
 
 private:
+    /// The (client, server) pairs a task of this handler is reconnecting.
+    using busy_set = std::set<std::pair<const void*, peer_address>>;
+    /// Marks a pair busy for as long as the task runs.
+    class busy_mark {
+    public:
+        busy_mark(busy_set& set, busy_set::iterator it) : set_(set), it_(it) {}
+        busy_mark(const busy_mark&) = delete;
+        busy_mark& operator=(const busy_mark&) = delete;
+        ~busy_mark() { set_.erase(it_); }
+
+    private:
+        busy_set& set_;
+        busy_set::iterator it_;
+    };
+
     static asio::awaitable<void> done() { co_return; }
 
     template <class F>
@@ -81,20 +105,35 @@ private:
 
     static bool cancelled(const asio::cancellation_state& state) { return state.cancelled() != asio::cancellation_type::none; }
 
-    static asio::awaitable<void> run(auto_reconnect_options o, reconnect_fn on_reconnect, client_type& client,
-                                     timeout_event event) {
+    static asio::awaitable<void> run(auto_reconnect_options o, reconnect_fn on_reconnect, std::shared_ptr<busy_set> busy,
+                                     client_type& client, timeout_event event) {
         if (event.timeout_type != "request_timeout") co_return;
         const peer_address server = event.server.host.empty() ? client.default_server() : event.server;
         const std::string where = server.host + ":" + std::to_string(server.port);
+        // The client's shared state names the client (each task has its own handle).
+        const auto [slot, first] = busy->emplace(client.impl_.get(), server);
+        if (!first) {
+            client.log(log_level::debug, "a reconnect to " + where + " after a request timeout is already under way");
+            co_return;
+        }
+        const busy_mark marked(*busy, slot);
         const asio::cancellation_state state = co_await asio::this_coro::cancellation_state;
         for (std::size_t attempt = 1; attempt <= o.max_retries; ++attempt) {
             std::string failure;
+            bool stopped = false;
             try {
                 co_await client.connect(server.host, server.port, o.connect_timeout);
+            } catch (const std::system_error& e) {
+                failure = e.what();
+                stopped = e.code() == errc::stopped;
             } catch (const std::exception& e) {
                 failure = e.what();
             }
             if (cancelled(state)) co_return;
+            if (stopped) {  // close() / close_all() aborted it: the application wants the server closed
+                client.log(log_level::info, "reconnect to " + where + " after a request timeout abandoned: " + failure);
+                co_return;
+            }
             if (failure.empty()) {
                 client.log(log_level::info, "reconnected to " + where + " after a request timeout (attempt " +
                                                 std::to_string(attempt) + ")");
@@ -121,6 +160,7 @@ private:
 
     auto_reconnect_options options_{};
     reconnect_fn on_reconnect_{};
+    std::shared_ptr<busy_set> busy_ = std::make_shared<busy_set>();  // shared by the copies
 };
 
 using auto_reconnect_timeout_handler = basic_auto_reconnect_timeout_handler<MessageType>;

@@ -148,7 +148,10 @@ using timeout_handler = std::function<void(const timeout_event&)>;
 /// as usual. A coroutine handler runs on the client's executor with a client handle of
 /// its own (valid while it runs, whatever happens to the caller's client object); its
 /// exceptions are logged, never lost; cancel_timeout_handler_tasks() cancels and awaits
-/// those still running, and close(), close_all() and the client's destructor cancel them.
+/// those still running, close(server) cancels those for that server, and close_all()
+/// and the client's destructor cancel them all. A call made through the client handle
+/// a coroutine handler received never cancels that handler itself, so a handler may
+/// `client.close(ev.server)` and then `co_await client.connect(...)`.
 template <message_type_enum E>
 class basic_tcp_timeout_handler {
 public:
@@ -206,27 +209,38 @@ enum class reconnect_event_kind {
 };
 struct reconnect_event {
     reconnect_event_kind kind;
-    const peer_address& server;
-    std::size_t attempt;               ///< 1 for the first attempt after the loss
+    peer_address server;               ///< a copy: a callback may keep the event
+    /// Counted since the last connection to this server that proved itself (see
+    /// reconnect_options::stable_after), not since this loss: 1 after a stable one.
+    std::size_t attempt;
     std::chrono::milliseconds delay;   ///< scheduled: the wait before this attempt
     std::error_code error;             ///< failed: why
 };
 using reconnect_callback = std::function<void(const reconnect_event&)>;
 
 /// Automatic reconnect of a TCP client (RELIABILITY E10, L8): opt-in. A connection
-/// lost without close() (the server stopped or restarted, a reset, a deadline) is
-/// re-established with jittered exponential backoff. Requests pending on the lost
-/// connection fail at once with errc::connection_lost; requests made while it is down
-/// fail at once with errc::not_connected. A connection made again re-advertises under
-/// peer management as connect() does (BEHAVIOUR B50). close(), close_all(), connect()
-/// to that server and the client's destruction end the attempts.
+/// lost without close() (the server stopped or restarted, a reset, a write deadline,
+/// a protocol error) is re-established with jittered exponential backoff; one the
+/// client closed for idle_timeout is not. Requests pending on the lost connection
+/// fail at once with errc::connection_lost; requests made while it is down fail at
+/// once with errc::not_connected. A connection made again re-advertises under peer
+/// management as connect() does (BEHAVIOUR B50). close(), close_all(), a successful
+/// connect() to that server and the client's destruction end the attempts.
+///
+/// The attempt count, and so the backoff, carries over from one loss to the next:
+/// a server that accepts and closes at once (one over its connection cap, say) is
+/// retried ever more slowly. It starts over only once a connection has stayed up for
+/// `stable_after` (one closed for a protocol error never counts), or after connect().
 struct reconnect_options {
     bool enabled = false;
-    std::chrono::milliseconds initial_delay = 100ms;  ///< ceiling of the first attempt
+    std::chrono::milliseconds initial_delay = 100ms;  ///< ceiling of the first attempt (> 0)
     std::chrono::milliseconds max_delay = 5s;         ///< the ceiling never grows past this
     double multiplier = 2.0;                          ///< ceiling growth per attempt (>= 1)
     backoff_jitter jitter = backoff_jitter::full;
-    std::size_t max_attempts = 0;                     ///< 0 = unbounded
+    std::size_t max_attempts = 0;                     ///< 0 = unbounded; counted as `attempt` is
+    /// A connection lost after staying up this long had proved itself: the backoff
+    /// starts over at attempt 1. Lost sooner, the next attempt continues the count.
+    std::chrono::milliseconds stable_after = 5s;
     random_source random{};                           ///< jitter source (libsodium when empty; tests inject)
     reconnect_callback on_event{};                    ///< observe attempts (optional)
 };

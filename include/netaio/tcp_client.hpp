@@ -14,7 +14,8 @@
 // (BEHAVIOUR B57), except PEER_DISCOVERED under peer management. When a connection
 // closes, its pending requests fail at once with errc::connection_lost instead of
 // waiting for their timeout; with options.reconnect enabled, a connection lost without
-// close() is then re-established with jittered exponential backoff.
+// close() is then re-established with jittered exponential backoff (not one the
+// client closed itself for idle_timeout; detail/reconnect_rule.hpp).
 //
 // Writes: a request sent while no other request is in flight on its connection
 // (request/response lockstep) is written at once. Everything else queued in one
@@ -29,6 +30,7 @@
 #include <netaio/detail/peer_handlers.hpp>
 #include <netaio/detail/read_after_poll.hpp>
 #include <netaio/detail/reconnect_backoff.hpp>
+#include <netaio/detail/reconnect_rule.hpp>
 #include <netaio/detail/request_table.hpp>
 #include <netaio/detail/request_timeout.hpp>
 #include <netaio/detail/tcp_session.hpp>
@@ -42,9 +44,13 @@
 
 #include <asio/bind_cancellation_slot.hpp>
 #include <asio/cancellation_signal.hpp>
+#include <asio/cancellation_state.hpp>
 #include <asio/connect.hpp>
 #include <asio/ip/tcp.hpp>
+#include <asio/this_coro.hpp>
 
+#include <algorithm>
+#include <cstdint>
 #include <deque>
 #include <list>
 #include <map>
@@ -55,6 +61,9 @@
 #include <vector>
 
 NETAIO_BEGIN_NAMESPACE
+
+template <message_type_enum E>
+class basic_auto_reconnect_timeout_handler;  // netaio/auto_reconnect_timeout_handler.hpp
 
 namespace detail {
 
@@ -108,11 +117,20 @@ public:
     static asio::awaitable<void> connect(std::shared_ptr<tcp_client_impl> self, peer_address key,
                                          std::chrono::milliseconds timeout) {
         if (self->shut_down_) throw error(errc::stopped, "the client was destroyed");
+        const asio::cancellation_state caller = co_await asio::this_coro::cancellation_state;
         self->core.log.log(log_level::info, self->core.logger_name,
                            [&] { return "connecting to " + key.host + ":" + std::to_string(key.port); });
-        const auto attempt = std::make_shared<connect_attempt>(self->executor_);
-        co_await open(attempt, key, timeout.count() > 0 ? timeout : self->options_.connect_timeout);
+        const auto attempt = std::make_shared<connect_attempt>(self->executor_, key);
+        co_await open(self, attempt, timeout.count() > 0 ? timeout : self->options_.connect_timeout);
+        // The socket is connected, but the client may have been closed or destroyed, or
+        // the caller's own coroutine (a timeout handler's task) cancelled, since the
+        // connect completed: then nothing is adopted, so nothing keeps run() busy.
+        if (self->shut_down_ || attempt->aborted)
+            throw error(errc::stopped, "connect to " + key.host + ":" + std::to_string(key.port) + " abandoned");
+        if (caller.cancelled() != asio::cancellation_type::none)
+            throw std::system_error(make_error_code(asio::error::operation_aborted), "connect cancelled");
         self->adopt(key, std::move(attempt->socket));
+        self->backoff_attempts_.erase(key);  // an explicit connect starts the reconnect backoff over
     }
 
     /// Take `socket`, just connected, as the connection to `key`: it replaces any
@@ -145,14 +163,18 @@ public:
 
     /// Close one connection (B69): with peer management on, a DISCONNECT goes first
     /// and the socket closes once it is written; the pending requests fail at once.
-    /// Ends reconnect attempts and the timeout-handler tasks for this server. Throws
-    /// errc::not_connected for a server never connected (netaio raises too).
-    void close(const peer_address& key) {
+    /// Ends reconnect attempts, aborts connect()s in flight (they raise errc::stopped)
+    /// and cancels the timeout-handler tasks for this server but `calling_task` (the
+    /// task whose client handle calls, 0 for none). Throws errc::not_connected for a
+    /// server never connected (netaio raises too).
+    void close(const peer_address& key, std::uint64_t calling_task = 0) {
         const auto state = states_.find(key);
-        if (state == states_.end() && !reconnecting_.contains(key))
+        if (state == states_.end() && !reconnecting_.contains(key) && !connecting_to(key))
             throw error(errc::not_connected, "close: never connected to " + key.host + ":" + std::to_string(key.port));
         stop_reconnecting(key);
-        cancel_timeout_tasks(&key);
+        abort_connects(&key);
+        backoff_attempts_.erase(key);
+        cancel_timeout_tasks(&key, calling_task);
         if (state == states_.end()) return;
         state->second->user_closed = true;
         auto s = state->second->session;
@@ -161,12 +183,16 @@ public:
         s->close_when_flushed(errc::stopped);
         state->second->requests.fail_all(errc::connection_lost);  // not once the DISCONNECT is out
     }
-    void close_all() {
+    /// Close everything; connect()s in flight raise errc::stopped; every timeout-handler
+    /// task but `calling_task` is cancelled.
+    void close_all(std::uint64_t calling_task = 0) {
         for (auto& [key, state] : states_) state->user_closed = true;
         for (auto& [key, s] : connections_) s->close(errc::stopped);
         for (auto& [key, r] : reconnecting_) r->cancel();
         reconnecting_.clear();
-        cancel_timeout_tasks(nullptr);
+        abort_connects(nullptr);
+        backoff_attempts_.clear();
+        cancel_timeout_tasks(nullptr, calling_task);
         sweep_timer_.cancel();
         request_alarm_.disarm();
     }
@@ -188,11 +214,17 @@ public:
 
     std::size_t timeout_handler_tasks() const noexcept { return timeout_tasks_.size(); }
 
-    /// Cancel the coroutine timeout handlers still running and wait until they end.
-    static asio::awaitable<std::size_t> cancel_timeout_handler_tasks(std::shared_ptr<tcp_client_impl> self) {
-        const std::size_t n = self->timeout_tasks_.size();
-        self->cancel_timeout_tasks(nullptr);
-        while (!self->timeout_tasks_.empty()) co_await self->timeout_tasks_ended_.wait();
+    /// Cancel the coroutine timeout handlers still running but `calling_task` (a task
+    /// waiting for its own end would wait forever) and wait until they end.
+    static asio::awaitable<std::size_t> cancel_timeout_handler_tasks(std::shared_ptr<tcp_client_impl> self,
+                                                                     std::uint64_t calling_task) {
+        const auto others = [&] {
+            return static_cast<std::size_t>(std::count_if(self->timeout_tasks_.begin(), self->timeout_tasks_.end(),
+                                                          [&](const timeout_task& t) { return t.id != calling_task; }));
+        };
+        const std::size_t n = others();
+        self->cancel_timeout_tasks(nullptr, calling_task);
+        while (others() > 0) co_await self->timeout_tasks_ended_.wait();
         co_return n;
     }
 
@@ -378,6 +410,8 @@ public:
         std::string text = request_timeout_text(uri, timeout);
         if (self->on_timeout) {
             timeout_event event = make_request_timeout_event(key, uri, timeout, type, text);
+            // A copy: a handler may replace itself (set_timeout_handler) while it runs.
+            const timeout_handler_type handler = self->on_timeout;
             try {
                 std::visit(
                     [&](const auto& fn) {
@@ -385,13 +419,13 @@ public:
                         if constexpr (std::is_same_v<F, typename timeout_handler_type::plain_fn>) {
                             fn(event);
                         } else if constexpr (std::is_same_v<F, typename timeout_handler_type::client_fn>) {
-                            client_type client(borrowed_client_t{}, self);
+                            client_type client(borrowed_client_t{}, self, 0);
                             fn(client, event);
                         } else if constexpr (std::is_same_v<F, typename timeout_handler_type::coroutine_fn>) {
                             self->start_timeout_task(fn, std::move(event));
                         }
                     },
-                    self->on_timeout.target());
+                    handler.target());
             } catch (const std::exception& e) {
                 self->core.log.log(log_level::error, self->core.logger_name,
                                    [&] { return std::string("timeout handler threw: ") + e.what(); });
@@ -440,6 +474,7 @@ private:
     struct connection_state {
         connection_state(std::shared_ptr<tcp_session> s, const asio::any_io_executor&) : session(std::move(s)) {}
         std::shared_ptr<tcp_session> session;
+        steady::time_point opened_at = steady::now();  // a connection lasting reconnect.stable_after proved itself
         bool user_closed = false;       // closed by close() / close_all() / a new connect(): no reconnect
         request_table<bytes> requests;  // keyed by uri: one table per connection
         std::deque<std::optional<Message>> inbox;
@@ -546,14 +581,37 @@ private:
             return "connection to " + key.host + ":" + std::to_string(key.port) + " closed (" +
                    make_error_code(s->close_reason()).message() + ")";
         });
-        if (current && !state.user_closed && !shut_down_ && options_.reconnect.enabled) start_reconnecting(key);
+        if (current && !state.user_closed && !shut_down_ && options_.reconnect.enabled)
+            after_lost(key, s->close_reason(), state.opened_at);
+    }
+
+    /// A connection to `key` was lost (not closed by the application): reconnect or
+    /// not, and whether the backoff starts over, by why it closed (reconnect_rule.hpp).
+    void after_lost(const peer_address& key, errc reason, steady::time_point opened_at) {
+        switch (reconnect_rule(reason)) {
+            case after_loss::stay_closed:
+                backoff_attempts_.erase(key);
+                core.log.log(log_level::info, core.logger_name, [&] {
+                    return "not reconnecting to " + key.host + ":" + std::to_string(key.port) +
+                           ": the client closed the connection itself (" + make_error_code(reason).message() + ")";
+                });
+                return;
+            case after_loss::reconnect:
+                if (steady::now() - opened_at >= options_.reconnect.stable_after) backoff_attempts_.erase(key);
+                break;
+            case after_loss::reconnect_unproven: break;
+        }
+        start_reconnecting(key);
     }
 
     // ---- automatic reconnect (RELIABILITY E10, L8) ------------------------------------------
 
-    /// One resolve + connect, abortable from outside (close() during a reconnect attempt).
+    /// One resolve + connect, abortable from outside: close(key), close_all() and
+    /// shut_down() abort every attempt in flight (connecting_), user ones included.
     struct connect_attempt {
-        explicit connect_attempt(const asio::any_io_executor& ex) : resolver(ex), socket(ex), deadline(ex) {}
+        connect_attempt(const asio::any_io_executor& ex, peer_address server)
+            : key(std::move(server)), resolver(ex), socket(ex), deadline(ex) {}
+        peer_address key;
         asio::ip::tcp::resolver resolver;
         asio::ip::tcp::socket socket;
         asio::steady_timer deadline;
@@ -568,10 +626,36 @@ private:
         }
     };
 
-    /// Resolve `key` and connect `a->socket` to it within `timeout`. Throws
-    /// std::system_error (resolve, refused, unreachable), errc::timed_out, or
-    /// errc::stopped when aborted.
-    static asio::awaitable<void> open(std::shared_ptr<connect_attempt> a, peer_address key, std::chrono::milliseconds timeout) {
+    /// Keeps an attempt in connecting_ while it runs.
+    class connect_registration {
+    public:
+        connect_registration(std::list<std::shared_ptr<connect_attempt>>& list, std::shared_ptr<connect_attempt> a)
+            : list_(list), it_(list.insert(list.end(), std::move(a))) {}
+        connect_registration(const connect_registration&) = delete;
+        connect_registration& operator=(const connect_registration&) = delete;
+        ~connect_registration() { list_.erase(it_); }
+
+    private:
+        std::list<std::shared_ptr<connect_attempt>>& list_;
+        typename std::list<std::shared_ptr<connect_attempt>>::iterator it_;
+    };
+
+    bool connecting_to(const peer_address& key) const {
+        return std::any_of(connecting_.begin(), connecting_.end(), [&](const auto& a) { return a->key == key; });
+    }
+    /// Abort the attempts in flight to `key` (all when null).
+    void abort_connects(const peer_address* key) {
+        for (const auto& a : connecting_)
+            if (!key || a->key == *key) a->abort();
+    }
+
+    /// Resolve `a->key` and connect `a->socket` to it within `timeout`, registered in
+    /// connecting_ meanwhile. Throws std::system_error (resolve, refused, unreachable),
+    /// errc::timed_out, or errc::stopped when aborted.
+    static asio::awaitable<void> open(std::shared_ptr<tcp_client_impl> self, std::shared_ptr<connect_attempt> a,
+                                      std::chrono::milliseconds timeout) {
+        const connect_registration registered(self->connecting_, a);
+        const peer_address& key = a->key;
         const std::string where = key.host + ":" + std::to_string(key.port);
         auto [rec, endpoints] = co_await a->resolver.async_resolve(key.host, std::to_string(key.port), use_nothrow);
         if (a->aborted) throw error(errc::stopped, "connect to " + where + " abandoned");
@@ -634,41 +718,58 @@ private:
 
     /// Wait, try, repeat with growing jittered delays until connected, cancelled or
     /// out of attempts. Holds the client only while it runs: close(), close_all() and
-    /// the client's destructor cancel it.
+    /// the client's destructor cancel it. The attempt count goes on from where the
+    /// previous losses left it (backoff_attempts_): only a connection that proved
+    /// itself (after_lost) or a connect() starts it over.
     static asio::awaitable<void> reconnect_loop(std::shared_ptr<tcp_client_impl> self, peer_address key,
                                                 std::shared_ptr<reconnector> r) {
         const reconnect_options& o = self->options_.reconnect;
         const std::string where = key.host + ":" + std::to_string(key.port);
         std::size_t attempt = 0;
+        if (const auto it = self->backoff_attempts_.find(key); it != self->backoff_attempts_.end()) attempt = it->second;
         while (!r->cancelled) {
             if (o.max_attempts != 0 && attempt >= o.max_attempts) {
                 self->core.log.log(log_level::error, self->core.logger_name, [&] {
                     return "giving up reconnecting to " + where + " after " + std::to_string(attempt) + " attempts";
                 });
+                self->backoff_attempts_.erase(key);
                 self->emit_reconnect(reconnect_event_kind::gave_up, key, attempt, std::chrono::milliseconds(0), {});
                 break;
             }
             ++attempt;
+            self->backoff_attempts_[key] = attempt;
             const auto delay = backoff_delay(o, attempt);
             self->emit_reconnect(reconnect_event_kind::scheduled, key, attempt, delay, {});
             if (r->cancelled) break;
-            r->timer.expires_after(delay);
+            r->timer.expires_after(timer_safe(delay));
             auto [wait_ec] = co_await r->timer.async_wait(use_nothrow);
             (void)wait_ec;  // cancel() sets r->cancelled
             if (r->cancelled) break;
-            r->attempt = std::make_shared<connect_attempt>(self->executor_);
+            r->attempt = std::make_shared<connect_attempt>(self->executor_, key);
             std::error_code failure;
             try {
-                co_await open(r->attempt, key, self->options_.connect_timeout);
+                co_await open(self, r->attempt, self->options_.connect_timeout);
             } catch (const std::system_error& e) {
                 failure = e.code();
             }
             const std::shared_ptr<connect_attempt> a = std::move(r->attempt);
             r->attempt.reset();
-            if (r->cancelled) break;
+            if (r->cancelled || a->aborted || self->shut_down_) break;
             if (!failure) {
                 self->reconnecting_.erase(key);  // r is the registered one: it was not cancelled
-                self->adopt(key, std::move(a->socket));
+                try {
+                    self->adopt(key, std::move(a->socket));
+                } catch (const std::exception& e) {
+                    // Never silently: logged, reported as a failed attempt, and the attempts go on.
+                    const auto* se = dynamic_cast<const std::system_error*>(&e);
+                    failure = se ? se->code() : make_error_code(errc::connection_lost);
+                    self->core.log.log(log_level::error, self->core.logger_name, [&] {
+                        return "reconnected to " + where + " but could not set the connection up: " + e.what();
+                    });
+                    self->reconnecting_[key] = r;
+                    self->emit_reconnect(reconnect_event_kind::failed, key, attempt, delay, failure);
+                    continue;
+                }
                 ++self->core.stats.reconnects;
                 self->core.log.log(log_level::info, self->core.logger_name,
                                    [&] { return "reconnected to " + where + " (attempt " + std::to_string(attempt) + ")"; });
@@ -687,6 +788,7 @@ private:
     // ---- timeout handler tasks -------------------------------------------------------------
 
     struct timeout_task {
+        std::uint64_t id = 0;  // the client handle the task is given carries it (see close())
         peer_address server;
         asio::cancellation_signal cancel;
     };
@@ -694,19 +796,22 @@ private:
     /// Start a coroutine timeout handler in the background (B67: the request raises at once).
     void start_timeout_task(typename timeout_handler_type::coroutine_fn fn, timeout_event event) {
         const auto task = timeout_tasks_.emplace(timeout_tasks_.end());
+        task->id = ++next_task_id_;
         task->server = event.server;
         auto self = this->shared_from_this();
-        asio::co_spawn(executor_, run_timeout_task(self, std::move(fn), std::move(event)),
+        asio::co_spawn(executor_, run_timeout_task(self, std::move(fn), std::move(event), task->id),
                        asio::bind_cancellation_slot(task->cancel.slot(), [self, task](std::exception_ptr e) {
                            self->timeout_task_ended(task, e);
                        }));
     }
 
-    /// The task's own client handle keeps the client's state alive while it runs.
+    /// The task's own client handle keeps the client's state alive while it runs, and
+    /// names the task, so that its close() / close_all() do not cancel the task itself.
     static asio::awaitable<void> run_timeout_task(std::shared_ptr<tcp_client_impl> self,
-                                                  typename timeout_handler_type::coroutine_fn fn, timeout_event event) {
+                                                  typename timeout_handler_type::coroutine_fn fn, timeout_event event,
+                                                  std::uint64_t task_id) {
         const asio::any_io_executor ex = self->executor_;
-        client_type client(borrowed_client_t{}, std::move(self));
+        client_type client(borrowed_client_t{}, std::move(self), task_id);
         // co_spawn may start us inline: the request raises first, the handler runs a turn later (B67).
         co_await asio::post(ex, asio::use_awaitable);
         asio::awaitable<void> handler = fn(client, std::move(event));
@@ -735,10 +840,12 @@ private:
         });
     }
 
-    /// Ask the tasks for `server` (all when null) to stop; they end on their next wait.
-    void cancel_timeout_tasks(const peer_address* server) {
+    /// Ask the tasks for `server` (all when null) but `except` to stop; they end on
+    /// their next wait. The task that calls is spared: cancelling it would make its own
+    /// next co_await (say, connect() after close()) throw.
+    void cancel_timeout_tasks(const peer_address* server, std::uint64_t except) {
         for (auto& task : timeout_tasks_)
-            if (!server || task.server == *server) task.cancel.emit(asio::cancellation_type::terminal);
+            if (task.id != except && (!server || task.server == *server)) task.cancel.emit(asio::cancellation_type::terminal);
     }
 
     /// set_timeout_handler's form of options.timeout_error_handler (which names TCPClient).
@@ -862,7 +969,10 @@ private:
     std::optional<peer_management_options> managing_;
     std::uint64_t next_id_ = 0;
     std::map<peer_address, std::shared_ptr<reconnector>> reconnecting_;  // servers being reconnected
+    std::map<peer_address, std::size_t> backoff_attempts_;  // attempts since the last proven connection
+    std::list<std::shared_ptr<connect_attempt>> connecting_;  // every resolve + connect in flight
     std::list<timeout_task> timeout_tasks_;  // coroutine timeout handlers running
+    std::uint64_t next_task_id_ = 0;
     async_signal timeout_tasks_ended_;       // a task ended
     bool shut_down_ = false;                 // the owning client object is gone
 };
@@ -882,9 +992,10 @@ public:
     /// Throws netaio::error(errc::bad_option) for invalid reconnect options.
     explicit basic_tcp_client(asio::any_io_executor ex, tcp_client_options options = {})
         : base(std::make_shared<detail::tcp_client_impl<E>>(std::move(ex), std::move(options))) {}
-    /// Closes every connection, ends reconnect attempts and cancels the timeout
-    /// handlers still running (they hold a client handle of their own, so they may
-    /// still finish their current step; connect() then fails with errc::stopped).
+    /// Closes every connection, ends reconnect attempts, aborts connect()s in flight
+    /// (they raise errc::stopped and adopt nothing) and cancels the timeout handlers
+    /// still running (they hold a client handle of their own, so they may still
+    /// finish their current step; connect() then fails with errc::stopped).
     ~basic_tcp_client() {
         if (impl_ && owner_) impl_->shut_down();
     }
@@ -893,23 +1004,29 @@ public:
 
     /// Connect (or reconnect) to a server; empty host / port 0 mean the defaults (B49).
     /// `timeout`: 0 means options.connect_timeout. Replaces an open connection to the
-    /// same server (its pending requests fail with errc::connection_lost) and ends
-    /// automatic reconnect attempts to it. Throws std::system_error (refused,
-    /// unreachable) or netaio::error(errc::timed_out).
+    /// same server (its pending requests fail with errc::connection_lost); once
+    /// connected, it ends automatic reconnect attempts to it and starts their backoff
+    /// over (a failed connect() leaves them running). Throws std::system_error
+    /// (refused, unreachable), netaio::error(errc::timed_out), or errc::stopped when
+    /// close(), close_all() or the client's destruction abort it meanwhile.
     asio::awaitable<void> connect(std::string host = {}, std::uint16_t port = 0,
                                   std::chrono::milliseconds timeout = std::chrono::milliseconds(0)) {
         return detail::tcp_client_impl<E>::connect(impl_, impl_->key_of(std::move(host), port), timeout);
     }
     /// Close one connection (default server when omitted), as netaio's close (B69): a
     /// DISCONNECT first under peer management, then the socket. Its pending requests
-    /// fail at once with errc::connection_lost; reconnect attempts and timeout-handler
-    /// tasks for that server end. Closing a server never connected throws
-    /// netaio::error(errc::not_connected), as netaio raises; closing one already
-    /// closed or lost does nothing.
-    void close(std::optional<peer_address> server = std::nullopt) { impl_->close(server.value_or(impl_->default_key())); }
-    /// Close every connection; ends all reconnect attempts and timeout-handler tasks,
-    /// so nothing of the client keeps io_context::run() busy.
-    void close_all() { impl_->close_all(); }
+    /// fail at once with errc::connection_lost; reconnect attempts end, connect()s in
+    /// flight to it raise errc::stopped, and timeout-handler tasks for that server are
+    /// cancelled (not the one calling through its own handle). Closing a server never
+    /// connected throws netaio::error(errc::not_connected), as netaio raises; closing
+    /// one already closed or lost does nothing.
+    void close(std::optional<peer_address> server = std::nullopt) {
+        impl_->close(server.value_or(impl_->default_key()), task_);
+    }
+    /// Close every connection; ends all reconnect attempts, connect()s in flight and
+    /// timeout-handler tasks (not the one calling through its own handle), so nothing
+    /// of the client keeps io_context::run() busy.
+    void close_all() { impl_->close_all(task_); }
     /// The servers with an open connection.
     std::vector<peer_address> servers() const { return impl_->servers(); }
     /// The key of the default server (host, port from the options).
@@ -1001,23 +1118,26 @@ public:
     /// Replace the timeout handler (options.timeout_error_handler); any of the forms of
     /// basic_tcp_timeout_handler: a plain one runs before the request raises
     /// errc::timed_out, a coroutine one is started in the background and the request
-    /// raises at once. nullptr removes it.
+    /// raises at once. nullptr removes it. A handler may replace or remove itself.
     void set_timeout_handler(timeout_handler_type h) { impl_->on_timeout = std::move(h); }
     /// Coroutine timeout handlers still running.
     std::size_t timeout_handler_tasks() const noexcept { return impl_->timeout_handler_tasks(); }
     /// Cancel the coroutine timeout handlers still running and wait until they have
-    /// ended; returns how many there were.
+    /// ended; returns how many there were. Awaited by a timeout handler through the
+    /// handle it received, it spares (and does not wait for) that handler itself.
     asio::awaitable<std::size_t> cancel_timeout_handler_tasks() {
-        return detail::tcp_client_impl<E>::cancel_timeout_handler_tasks(impl_);
+        return detail::tcp_client_impl<E>::cancel_timeout_handler_tasks(impl_, task_);
     }
 
 private:
     friend class detail::tcp_client_impl<E>;
-    /// A handle for a timeout handler: shares the client's state, closes nothing.
-    basic_tcp_client(detail::borrowed_client_t, std::shared_ptr<detail::tcp_client_impl<E>> impl)
-        : base(std::move(impl)), owner_(false) {}
+    friend class basic_auto_reconnect_timeout_handler<E>;  // coalesces per client and server
+    /// A handle for timeout-handler task `task`: shares the client's state, closes nothing.
+    basic_tcp_client(detail::borrowed_client_t, std::shared_ptr<detail::tcp_client_impl<E>> impl, std::uint64_t task)
+        : base(std::move(impl)), owner_(false), task_(task) {}
 
-    bool owner_ = true;  // false: a borrowed handle (see above)
+    bool owner_ = true;      // false: a borrowed handle (see above)
+    std::uint64_t task_ = 0; // the timeout-handler task this handle was given to (0: none)
 };
 
 using TCPClient = basic_tcp_client<MessageType>;

@@ -295,8 +295,10 @@ public:
         self->core.stats.add(errc::timed_out);
         std::string text = request_timeout_text(uri, timeout, to.host + ":" + std::to_string(to.port));
         if (self->on_timeout) {
+            // A copy: the handler may replace itself (set_timeout_handler) while it runs.
+            const timeout_handler handler = self->on_timeout;
             try {
-                self->on_timeout(make_request_timeout_event(to, uri, timeout, type, text));
+                handler(make_request_timeout_event(to, uri, timeout, type, text));
             } catch (const std::exception& e) {
                 self->core.log.log(log_level::error, self->core.logger_name,
                                    [&] { return std::string("timeout handler threw: ") + e.what(); });

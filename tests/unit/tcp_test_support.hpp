@@ -1,7 +1,7 @@
 // tests/unit/tcp_test_support.hpp - the servers, handlers, peers and background
 // requests that the TCPServer / TCPClient loopback tests share: server options on
 // 127.0.0.1:0 (plain, or with test-sized deadlines), the echo and slow handlers, a
-// request run beside the test body, and a named peer.
+// request run beside the test body, a listener that never answers, and a named peer.
 //
 // Handlers and background requests are coroutine functions taking their arguments by
 // value or by reference to the test's locals (GCC 12: no capturing coroutine lambdas);
@@ -17,6 +17,10 @@
 #include <netaio/peer.hpp>
 #include <netaio/tcp_client.hpp>
 #include <netaio/tcp_server.hpp>
+
+#include <asio/io_context.hpp>
+#include <asio/ip/address.hpp>
+#include <asio/ip/tcp.hpp>
 
 #include <chrono>
 #include <cstdint>
@@ -77,6 +81,27 @@ inline asio::awaitable<void> request_in_background(netaio::TCPClient& client, st
     }
     ended = test_clock::now();
 }
+
+/// A listener on 127.0.0.1 that stops answering connects once its accept queue is
+/// full: it listens with a backlog of 0 (room for one connection), and on Linux the
+/// kernel drops the SYNs that find the queue full, so a connect() then stays in
+/// flight until its own timeout. Until fill(), one connection still gets through
+/// (take it with accept_queued() to make room again).
+struct unanswering_listener {
+    explicit unanswering_listener(asio::io_context& io) : acceptor(io), filler(io) {
+        acceptor.open(asio::ip::tcp::v4());
+        acceptor.bind(asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+        acceptor.listen(0);
+    }
+    std::uint16_t port() const { return acceptor.local_endpoint().port(); }
+    /// Take the one place in the (empty) accept queue; the handshake completes in the kernel.
+    void fill() { filler.connect(acceptor.local_endpoint()); }
+    /// Accept the connection waiting in the queue (there must be one: this blocks).
+    asio::ip::tcp::socket accept_queued() { return acceptor.accept(); }
+
+    asio::ip::tcp::acceptor acceptor;
+    asio::ip::tcp::socket filler;
+};
 
 /// A peer with id `id` and data {"name": id}.
 inline netaio::Peer identity(const std::string& id) {

@@ -11,17 +11,21 @@
 
 #include <netaio/auto_reconnect_timeout_handler.hpp>
 #include <netaio/detail/reconnect_backoff.hpp>
+#include <netaio/detail/reconnect_rule.hpp>
 #include <netaio/detail/request_timeout.hpp>
 #include <netaio/hmac_auth_plugin.hpp>
 #include <netaio/tcp_client.hpp>
 #include <netaio/tcp_server.hpp>
 
 #include <asio/ip/tcp.hpp>
+#include <asio/write.hpp>
 
+#include <limits>
 #include <map>
 #include <memory>
 #include <optional>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 using namespace netaio;
@@ -114,7 +118,10 @@ struct captured_log {
     }
 };
 
-/// A reconnect event as recorded by a test (the event's server is a reference).
+// A callback may keep the event: its server is a copy, not a reference into the client.
+static_assert(std::is_same_v<decltype(reconnect_event::server), peer_address>);
+
+/// A reconnect event as recorded by a test, with when it was seen.
 struct seen_reconnect {
     reconnect_event_kind kind;
     std::size_t attempt;
@@ -125,6 +132,43 @@ struct seen_reconnect {
 
 reconnect_callback record_into(std::shared_ptr<std::vector<seen_reconnect>> events) {
     return [events](const reconnect_event& e) { events->push_back({e.kind, e.attempt, e.delay, e.error, test_clock::now()}); };
+}
+
+/// The `scheduled` events, in order.
+std::vector<seen_reconnect> scheduled_of(const std::vector<seen_reconnect>& events) {
+    std::vector<seen_reconnect> out;
+    for (const auto& e : events)
+        if (e.kind == reconnect_event_kind::scheduled) out.push_back(e);
+    return out;
+}
+
+/// connect() to the default server beside the test body; how it ended goes to `error`
+/// (empty: connected). The client is not touched once connect() has been called.
+asio::awaitable<void> connect_in_background(TCPClient& client, std::optional<std::error_code>& error) {
+    asio::awaitable<void> connecting = client.connect();
+    try {
+        co_await std::move(connecting);
+        error = std::error_code();
+    } catch (const std::system_error& e) {
+        error = e.code();
+    }
+}
+
+/// Plays a server that answers every connection with a frame of an unknown message
+/// type (a fatal decode error for the client) and leaves it open: the client closes it.
+/// Ends, setting `done`, once the acceptor is closed.
+asio::awaitable<void> answer_with_bad_frames(asio::ip::tcp::acceptor& acceptor, std::vector<asio::ip::tcp::socket>& kept,
+                                             bool& done) {
+    const bytes bad = frame_builder(make_ok_msg("x", "push")).type(99).build();
+    for (;;) {
+        auto [ec, socket] = co_await acceptor.async_accept(detail::use_nothrow);
+        if (ec) break;
+        auto [wec, n] = co_await asio::async_write(socket, asio::buffer(bad), detail::use_nothrow);
+        (void)wec;
+        (void)n;
+        kept.push_back(std::move(socket));
+    }
+    done = true;
 }
 
 std::size_t count_kind(const std::vector<seen_reconnect>& events, reconnect_event_kind kind) {
@@ -155,6 +199,31 @@ asio::awaitable<void> slow_timeout_handler(timeout_handler_log& log, std::chrono
 asio::awaitable<void> throwing_timeout_handler(TCPClient&, timeout_event) {
     co_await netaio_test::pause(1ms);
     throw std::runtime_error("boom");
+}
+
+/// What close_and_reconnect did.
+struct reconnect_trace {
+    bool closed = false;
+    bool reconnected = false;
+    std::optional<std::size_t> others_cancelled;
+};
+
+/// The natural netaio timeout handler: close the silent connection, connect again,
+/// then cancel any other handler task, all through the handle it was given (none of
+/// which may cancel or wait for the handler itself).
+asio::awaitable<void> close_and_reconnect(TCPClient& client, timeout_event ev, reconnect_trace& trace) {
+    client.close(ev.server);
+    trace.closed = true;
+    co_await client.connect(ev.server.host, ev.server.port, 2s);
+    trace.reconnected = true;
+    const std::size_t others = co_await client.cancel_timeout_handler_tasks();
+    trace.others_cancelled = others;
+}
+
+/// An on_reconnect that takes `d` (the reconnect stays under way meanwhile), counting calls.
+asio::awaitable<void> slow_on_reconnect(int& calls, std::chrono::milliseconds d) {
+    ++calls;
+    co_await netaio_test::pause(d);
 }
 
 }  // namespace
@@ -350,12 +419,14 @@ TEST_CASE("tcp client: reconnect backoff (E10, L8) - ceilings, jitter bounds, in
 
     // Settings that cannot make a backoff are refused when the client is built.
     asio::io_context io;
-    for (int bad = 0; bad < 3; ++bad) {
+    for (int bad = 0; bad < 5; ++bad) {
         tcp_client_options co;
         co.reconnect.enabled = true;
         if (bad == 0) co.reconnect.multiplier = 0.5;
         if (bad == 1) co.reconnect.max_delay = 10ms;  // below initial_delay
         if (bad == 2) co.reconnect.initial_delay = -1ms;
+        if (bad == 3) co.reconnect.initial_delay = 0ms;  // every delay 0: attempts back to back
+        if (bad == 4) co.reconnect.stable_after = -1ms;
         std::error_code ec;
         try {
             TCPClient client(io.get_executor(), co);
@@ -399,6 +470,233 @@ TEST_CASE("tcp client: E10 close() and the client's destruction stop reconnectin
     // Nothing was scheduled after the run ended: io ran out of work.
     CHECK(count_kind(*events, reconnect_event_kind::reconnected) == 0);
     CHECK(count_kind(*events, reconnect_event_kind::gave_up) == 0);
+}
+
+TEST_CASE("tcp client: reconnect backoff (E10) - initial_delay 0 refused, max_delay = milliseconds::max() never "
+          "overflows, each delay computed in O(1)",
+          "[tcp][client][reconnect]") {
+    using ms = std::chrono::milliseconds;
+    reconnect_options o;
+    o.enabled = true;
+    o.initial_delay = 0ms;
+    const std::error_code zero = netaio_test::error_of([&] { detail::validate(o); });
+    CHECK(zero == errc::bad_option);
+
+    // "No cap": the ceiling grows exactly while it fits, then is max_delay itself
+    // (never a double at 2^63 converted back to an integer, which went negative).
+    o.initial_delay = 100ms;
+    o.max_delay = ms::max();
+    CHECK_NOTHROW(detail::validate(o));
+    CHECK(detail::backoff_ceiling(o, 50) == ms(100LL << 49));
+    for (std::size_t attempt : {std::size_t(58), std::size_t(64), std::size_t(100), std::size_t(1) << 40,
+                                std::numeric_limits<std::size_t>::max()}) {
+        INFO("attempt " << attempt);
+        CHECK(detail::backoff_ceiling(o, attempt) == ms::max());
+    }
+    o.jitter = backoff_jitter::none;
+    CHECK(detail::backoff_delay(o, 100) == ms::max());
+    o.jitter = backoff_jitter::equal;
+    CHECK(detail::backoff_delay(o, 100) >= ms::max() - ms::max() / 2);
+    o.jitter = backoff_jitter::full;
+    CHECK(detail::backoff_delay(o, 100) >= 0ms);
+    CHECK(detail::timer_safe(ms::max()) == std::chrono::hours(24 * 365 * 100));  // what the timer waits
+    CHECK(detail::timer_safe(250ms) == 250ms);
+
+    // O(1): with multiplier 1 the ceiling never reaches the cap; a loop over the
+    // attempts would take billions of steps here.
+    o.multiplier = 1.0;
+    o.max_delay = 5s;
+    const auto started = test_clock::now();
+    CHECK(detail::backoff_ceiling(o, std::size_t(1) << 32) == 100ms);
+    CHECK(detail::backoff_ceiling(o, std::numeric_limits<std::size_t>::max()) == 100ms);
+    CHECK(ms_since(started) < 50);
+}
+
+TEST_CASE("tcp client: the reconnect rule by close reason - none after the client's own idle timeout, protocol errors "
+          "never prove a connection, other losses reconnect",
+          "[tcp][client][reconnect]") {
+    using detail::after_loss;
+    CHECK(detail::reconnect_rule(errc::idle_timeout) == after_loss::stay_closed);
+    CHECK(detail::reconnect_rule(errc::stopped) == after_loss::stay_closed);
+    for (errc e : {errc::frame_too_large, errc::body_too_large, errc::unknown_message_type, errc::malformed_body,
+                   errc::malformed_auth, errc::decoder_failed, errc::packify_truncated, errc::frame_timeout}) {
+        INFO(make_error_code(e).message());
+        CHECK(detail::reconnect_rule(e) == after_loss::reconnect_unproven);
+    }
+    for (errc e : {errc::connection_lost, errc::connection_reset, errc::eof_mid_frame, errc::write_timeout}) {
+        INFO(make_error_code(e).message());
+        CHECK(detail::reconnect_rule(e) == after_loss::reconnect);
+    }
+}
+
+TEST_CASE("tcp client: E10/L8 against a server that accepts and closes at once (max_connections = 0) the backoff keeps "
+          "growing across losses: few attempts, ever longer delays",
+          "[tcp][client][reconnect]") {
+    run_loopback([](asio::io_context& io) -> asio::awaitable<void> {
+        tcp_server_options so = quick_stop_server();
+        so.max_connections = 0;  // every connection accepted, then closed at once (over_capacity)
+        TCPServer full(io.get_executor(), so);
+        full.start();
+        auto events = std::make_shared<std::vector<seen_reconnect>>();
+        tcp_client_options co;
+        co.port = full.local_port();
+        co.reconnect.enabled = true;
+        co.reconnect.initial_delay = 10ms;
+        co.reconnect.max_delay = 10s;
+        co.reconnect.jitter = backoff_jitter::none;  // delays 10, 20, 40, 80, 160 ms...
+        co.reconnect.on_event = record_into(events);
+        TCPClient client(io.get_executor(), co);
+        const auto started = test_clock::now();
+        co_await client.connect();  // the TCP handshake succeeds; the server closes at once
+
+        co_await eventually([&] { return count_kind(*events, reconnect_event_kind::reconnected) >= 5; }, 3s);
+        const std::vector<seen_reconnect> scheduled = scheduled_of(*events);
+        REQUIRE(scheduled.size() >= 5);
+        for (std::size_t i = 0; i < scheduled.size(); ++i) {
+            INFO("scheduled #" << i);
+            CHECK(scheduled[i].attempt == i + 1);  // counted on across losses, not 1 after each
+            CHECK(scheduled[i].delay == 10ms * (1 << i));
+            if (i > 0) CHECK(scheduled[i].at - scheduled[i - 1].at >= scheduled[i - 1].delay);
+        }
+        // Bounded: 10 + 20 + 40 + 80 ms of waits before the fifth attempt; attempts every
+        // ~10 ms would have made dozens in the same time.
+        CHECK(ms_since(started) >= 150);
+        CHECK(full.stats().count(errc::over_capacity) <= scheduled.size() + 1);
+        client.close();
+        CHECK_FALSE(client.reconnecting());
+        co_await full.stop();
+    });
+}
+
+TEST_CASE("tcp client: E10 a connection closed for a protocol error is reconnected, but never counts as proven: the "
+          "backoff grows even with stable_after = 0",
+          "[tcp][client][reconnect]") {
+    run_loopback([](asio::io_context& io) -> asio::awaitable<void> {
+        asio::ip::tcp::acceptor acceptor(io, asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+        std::vector<asio::ip::tcp::socket> kept;
+        bool serving_done = false;
+        asio::co_spawn(io, answer_with_bad_frames(acceptor, kept, serving_done), rethrow_if);
+        auto events = std::make_shared<std::vector<seen_reconnect>>();
+        tcp_client_options co;
+        co.port = acceptor.local_endpoint().port();
+        co.reconnect.enabled = true;
+        co.reconnect.initial_delay = 10ms;
+        co.reconnect.max_delay = 10s;
+        co.reconnect.jitter = backoff_jitter::none;
+        co.reconnect.stable_after = 0ms;  // any connection lost for another reason would start the backoff over
+        co.reconnect.on_event = record_into(events);
+        TCPClient client(io.get_executor(), co);
+        co_await client.connect();
+
+        co_await eventually([&] { return count_kind(*events, reconnect_event_kind::reconnected) >= 3; }, 3s);
+        const std::vector<seen_reconnect> scheduled = scheduled_of(*events);
+        for (std::size_t i = 0; i < scheduled.size(); ++i) {
+            INFO("scheduled #" << i);
+            CHECK(scheduled[i].attempt == i + 1);
+            CHECK(scheduled[i].delay == 10ms * (1 << i));
+        }
+        CHECK(client.stats().count(errc::unknown_message_type) >= 3);
+        client.close();
+        acceptor.close();
+        co_await eventually([&] { return serving_done; });
+    });
+}
+
+TEST_CASE("tcp client: E10 no automatic reconnect after the client closes an idle connection itself (idle_timeout)",
+          "[tcp][client][reconnect]") {
+    run_loopback([](asio::io_context& io) -> asio::awaitable<void> {
+        TCPServer server(io.get_executor(), quick_stop_server());  // sends nothing
+        server.start();
+        captured_log log;
+        auto events = std::make_shared<std::vector<seen_reconnect>>();
+        tcp_client_options co;
+        co.port = server.local_port();
+        co.log = log.make();
+        co.connection.idle_timeout = 100ms;
+        co.reconnect.enabled = true;
+        co.reconnect.initial_delay = 10ms;
+        co.reconnect.max_delay = 20ms;
+        co.reconnect.on_event = record_into(events);
+        TCPClient client(io.get_executor(), co);
+        co_await client.connect();
+
+        co_await eventually([&] { return client.stats().connections_closed == 1; }, 2s);
+        CHECK(client.stats().count(errc::idle_timeout) == 1);
+        CHECK_FALSE(client.reconnecting());
+        co_await netaio_test::pause(60ms);  // a reconnect would have been made by now (delays <= 20 ms)
+        CHECK(events->empty());
+        CHECK(client.stats().reconnects == 0);
+        CHECK(server.stats().connections_accepted == 1);
+        CHECK(log.count("INFO not reconnecting to 127.0.0.1:") == 1);
+        const std::error_code after = co_await request_error(client, "echo", 1s);
+        CHECK(after == errc::not_connected);
+        co_await server.stop();
+    });
+}
+
+TEST_CASE("tcp client: close(), close_all() and the client's destruction abort a connect() in flight: it raises "
+          "stopped, no connection appears, nothing keeps io_context::run() busy",
+          "[tcp][client][reconnect]") {
+    asio::io_context io;
+    netaio_test::unanswering_listener silent(io);
+    silent.fill();  // every connect() now waits for an answer that does not come
+    tcp_client_options co;
+    co.port = silent.port();
+    co.connect_timeout = 5s;
+    TCPClient closed(io.get_executor(), co);
+    TCPClient closed_all(io.get_executor(), co);
+    auto destroyed = std::make_unique<TCPClient>(io.get_executor(), co);
+    std::vector<std::optional<std::error_code>> outcomes(3);
+    netaio_test::require_runs_out_of_work(
+        io,
+        [](TCPClient& c, TCPClient& all, std::unique_ptr<TCPClient>& d,
+           std::vector<std::optional<std::error_code>>& out) -> asio::awaitable<void> {
+            const asio::any_io_executor ex = co_await asio::this_coro::executor;
+            asio::co_spawn(ex, connect_in_background(c, out[0]), rethrow_if);
+            asio::co_spawn(ex, connect_in_background(all, out[1]), rethrow_if);
+            asio::co_spawn(ex, connect_in_background(*d, out[2]), rethrow_if);
+            co_await netaio_test::pause(100ms);
+            for (const auto& o : out) CHECK_FALSE(o.has_value());  // all three still in flight
+
+            c.close();  // a server with only a connect() in flight: aborted, not not_connected
+            all.close_all();
+            d.reset();
+            co_await eventually([&] { return out[0] && out[1] && out[2]; }, 1s);
+            for (const auto& o : out) CHECK(*o == errc::stopped);
+            CHECK(c.servers().empty());
+            CHECK(all.servers().empty());
+            const std::error_code after = co_await request_error(all, "echo", 1s);
+            CHECK(after == errc::not_connected);
+        }(closed, closed_all, destroyed, outcomes));
+}
+
+TEST_CASE("tcp client: close_all() aborts the connect() of an auto_reconnect_timeout_handler in flight: the handler "
+          "ends, no connection appears, nothing keeps io_context::run() busy",
+          "[tcp][client][timeout]") {
+    asio::io_context io;
+    netaio_test::unanswering_listener silent(io);
+    captured_log log;
+    tcp_client_options co;
+    co.port = silent.port();
+    co.log = log.make();
+    co.timeout_error_handler = auto_reconnect_timeout_handler({.connect_timeout = 5s, .max_retries = 3, .delay = 20ms});
+    TCPClient client(io.get_executor(), co);
+    netaio_test::require_runs_out_of_work(
+        io,
+        [](TCPClient& c, netaio_test::unanswering_listener& l) -> asio::awaitable<void> {
+            co_await c.connect();  // the one place in the accept queue...
+            const asio::ip::tcp::socket server_side = l.accept_queued();  // ...taken: a silent server
+            l.fill();              // the handler's connect() will get no answer
+            const std::error_code ec = co_await request_error(c, "never", 30ms);
+            CHECK(ec == errc::timed_out);
+            co_await eventually([&] { return c.timeout_handler_tasks() == 1; });
+            co_await netaio_test::pause(100ms);  // the handler's connect() is in flight
+            CHECK(c.timeout_handler_tasks() == 1);
+            c.close_all();
+            co_await eventually([&] { return c.timeout_handler_tasks() == 0; }, 1s);
+            CHECK(c.servers().empty());
+        }(client, silent));
+    CHECK(log.count("reconnected to") == 0);
 }
 
 // ============================================================================ receive_once
@@ -872,6 +1170,95 @@ TEST_CASE("tcp client: B68 auto_reconnect_timeout_handler reconnects after a req
         CHECK(log.count("WARNING reconnect attempt") == 3);
         CHECK(log.count("ERROR giving up reconnecting to 127.0.0.1:") == 1);
         CHECK(log.count("timeout handler failed") == 0);  // nothing raised
+        co_await server.stop();
+    });
+}
+
+TEST_CASE("tcp client: B68 a coroutine timeout handler may close(server), connect() again and cancel the other tasks "
+          "through its own handle: none of it cancels or waits for the handler itself",
+          "[tcp][client][timeout]") {
+    run_loopback([](asio::io_context& io) -> asio::awaitable<void> {
+        TCPServer server(io.get_executor(), quick_stop_server());
+        server.on({MessageType::REQUEST_URI, "never"}, [](const Message&) {});
+        server.on({MessageType::REQUEST_URI, "echo"}, echo_reply);
+        server.start();
+        captured_log log;
+        tcp_client_options co;
+        co.port = server.local_port();
+        co.log = log.make();
+        TCPClient client(io.get_executor(), co);
+        reconnect_trace trace;
+        client.set_timeout_handler(
+            [&trace](TCPClient& c, timeout_event ev) { return close_and_reconnect(c, std::move(ev), trace); });
+        co_await client.connect();
+        const std::error_code ec = co_await request_error(client, "never", 50ms);
+        CHECK(ec == errc::timed_out);
+        co_await eventually([&] { return trace.others_cancelled.has_value() && client.timeout_handler_tasks() == 0; });
+        CHECK(trace.closed);
+        CHECK(trace.reconnected);
+        CHECK(*trace.others_cancelled == 0);
+        CHECK(log.count("timeout handler cancelled") == 0);
+        CHECK(log.count("timeout handler failed") == 0);
+        CHECK(server.stats().connections_accepted == 2);
+        Message reply = co_await client.request("echo", "again", request_options().timeout(2s));
+        CHECK(text_of(reply.body.content) == "again");
+        co_await server.stop();
+    });
+}
+
+TEST_CASE("tcp client: B68 several requests timing out together make auto_reconnect_timeout_handler reconnect once "
+          "(on_reconnect called once)",
+          "[tcp][client][timeout]") {
+    run_loopback([](asio::io_context& io) -> asio::awaitable<void> {
+        TCPServer server(io.get_executor(), quick_stop_server());
+        server.on({MessageType::REQUEST_URI, "never"}, [](const Message&) {});
+        server.start();
+        TCPClient client(io.get_executor(), {.port = server.local_port()});
+        int calls = 0;
+        client.set_timeout_handler(auto_reconnect_timeout_handler(
+            {.connect_timeout = 1s, .max_retries = 3, .delay = 20ms},
+            [&calls](TCPClient&, const peer_address&, std::size_t) { return slow_on_reconnect(calls, 100ms); }));
+        co_await client.connect();
+        std::vector<outcome> waiting(4);
+        for (auto& w : waiting)
+            asio::co_spawn(io, request_in_background(client, "never", "", 50ms, w.error, w.ended, &w.content), rethrow_if);
+        co_await eventually([&] {
+            for (const auto& w : waiting)
+                if (!w.error) return false;
+            return true;
+        });
+        for (const auto& w : waiting) CHECK(*w.error == errc::timed_out);
+        co_await eventually([&] { return calls >= 1 && client.timeout_handler_tasks() == 0; }, 2s);
+        CHECK(calls == 1);
+        CHECK(server.stats().connections_accepted == 2);  // the first connection and one reconnect
+        CHECK(client.servers().size() == 1);
+        co_await server.stop();
+    });
+}
+
+TEST_CASE("tcp client: B67 a plain timeout handler may remove itself (set_timeout_handler from inside it)",
+          "[tcp][client][timeout]") {
+    run_loopback([](asio::io_context& io) -> asio::awaitable<void> {
+        TCPServer server(io.get_executor(), quick_stop_server());
+        server.on({MessageType::REQUEST_URI, "never"}, [](const Message&) {});
+        server.start();
+        TCPClient client(io.get_executor(), {.port = server.local_port()});
+        auto calls = std::make_shared<int>(0);
+        const std::string label = "a one-shot handler with a heap-allocated capture";
+        std::string seen_label;
+        client.set_timeout_handler([&client, calls, label, &seen_label](const timeout_event&) {
+            client.set_timeout_handler(nullptr);  // one-shot: removes itself while running
+            ++*calls;                             // then still uses its own captures
+            seen_label = label;
+        });
+        co_await client.connect();
+        const std::error_code first = co_await request_error(client, "never", 30ms);
+        CHECK(first == errc::timed_out);
+        CHECK(*calls == 1);
+        CHECK(seen_label == label);
+        const std::error_code second = co_await request_error(client, "never", 30ms);
+        CHECK(second == errc::timed_out);
+        CHECK(*calls == 1);  // removed
         co_await server.stop();
     });
 }
