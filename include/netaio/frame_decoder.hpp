@@ -116,8 +116,13 @@ public:
     /// Whether a frame has started but is not complete (for EOF-mid-frame reporting).
     bool mid_frame() const noexcept { return buffered() > 0; }
     /// The largest frame the limits let through (9 + auth + body caps, or max_frame_bytes).
+    /// Saturating: limits set to SIZE_MAX ("unlimited") must not wrap to a tiny cap.
     std::size_t frame_cap() const noexcept {
-        return std::min(limits_.max_frame_bytes, header_size + limits_.max_auth_bytes + limits_.max_body_bytes);
+        constexpr std::size_t most = static_cast<std::size_t>(-1);
+        std::size_t sum = header_size;
+        sum = limits_.max_auth_bytes > most - sum ? most : sum + limits_.max_auth_bytes;
+        sum = limits_.max_body_bytes > most - sum ? most : sum + limits_.max_body_bytes;
+        return std::min(limits_.max_frame_bytes, sum);
     }
     /// Bytes the receive buffer holds allocated (a gauge for the A11 memory bound).
     std::size_t capacity() const noexcept { return buffer_.capacity(); }

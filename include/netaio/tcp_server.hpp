@@ -641,7 +641,9 @@ public:
     /// max_subscriptions_per_connection or, for a topic nobody has yet, past
     /// max_topics: errc::too_many_subscriptions (counted; netaio-style servers answer
     /// NOT_PERMITTED). errc::not_connected for a closed connection. Empty on success.
-    std::error_code subscribe(byte_source topic, const tcp_connection& c) { return impl_->subscribe(topic.to_bytes(), c); }
+    [[nodiscard]] std::error_code subscribe(byte_source topic, const tcp_connection& c) {
+        return impl_->subscribe(topic.to_bytes(), c);
+    }
     void unsubscribe(byte_source topic, const tcp_connection& c) { impl_->unsubscribe(topic.to_bytes(), c); }
     /// How many topics have subscribers (bounded by max_topics).
     std::size_t topic_count() const noexcept { return impl_->topic_count(); }

@@ -320,6 +320,22 @@ TEST_CASE("stream decoder: many frames per read, in order", "[decoder]") {
     }
 }
 
+TEST_CASE("stream decoder: frame_cap() is the smallest of the limits and saturates for 'unlimited' ones", "[decoder]") {
+    CHECK(stream_decoder().frame_cap() == header_size + 8192 + 65535);  // the auth cap binds by default
+    frame_limits four_k;
+    four_k.max_frame_bytes = 4096;
+    CHECK(stream_decoder(four_k).frame_cap() == 4096);
+    // SIZE_MAX means "no limit": the sum must not wrap around to a tiny cap (which
+    // would make a reader ask for 1 byte at a time).
+    frame_limits unlimited;
+    unlimited.max_auth_bytes = static_cast<std::size_t>(-1);
+    unlimited.max_body_bytes = static_cast<std::size_t>(-1);
+    unlimited.max_frame_bytes = static_cast<std::size_t>(-1);
+    CHECK(stream_decoder(unlimited).frame_cap() == static_cast<std::size_t>(-1));
+    unlimited.max_frame_bytes = 1u << 20;
+    CHECK(stream_decoder(unlimited).frame_cap() == (1u << 20));
+}
+
 TEST_CASE("stream decoder: checksum mismatch skips one frame and keeps the stream", "[decoder]") {
     bytes good = make_ok_msg("fine").encode();
     bytes bad = good;

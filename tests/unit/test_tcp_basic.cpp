@@ -456,7 +456,7 @@ TEST_CASE("tcp: subscribe, notify and unsubscribe (B37-B40)", "[tcp]") {
     run_loopback([](asio::io_context& io) -> asio::awaitable<void> {
         TCPServer server(io.get_executor(), loopback_server());
         server.on(MessageType::SUBSCRIBE_URI, [&server](const Message& m, const tcp_connection& c) {
-            server.subscribe(m.body.uri, c);
+            CHECK_FALSE(server.subscribe(m.body.uri, c));
             return Message::prepare(Body::prepare("", m.body.uri), MessageType::CONFIRM_SUBSCRIBE);
         });
         server.on(MessageType::UNSUBSCRIBE_URI, [&server](const Message& m, const tcp_connection& c) {

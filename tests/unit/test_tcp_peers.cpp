@@ -37,7 +37,7 @@ TEST_CASE("tcp peers: server and client exchange adverts and see each other as p
         so.local_peer = identity("server");
         TCPServer server(io.get_executor(), so);
         server.on(MessageType::SUBSCRIBE_URI, [&server](const Message& m, const tcp_connection& c) {
-            server.subscribe(m.body.uri, c);
+            CHECK_FALSE(server.subscribe(m.body.uri, c));
             return Message::prepare(Body::prepare("", m.body.uri), MessageType::CONFIRM_SUBSCRIBE);
         });
         server.manage_peers_automatically();
@@ -139,7 +139,7 @@ tcp_server_options managing_server() {
 /// SUBSCRIBE_URI handler: subscribe, confirm (the convention of B40).
 void add_subscribe(TCPServer& server) {
     server.on(MessageType::SUBSCRIBE_URI, [&server](const Message& m, const tcp_connection& c) {
-        server.subscribe(m.body.uri, c);
+        CHECK_FALSE(server.subscribe(m.body.uri, c));
         return Message::prepare(Body::prepare("", m.body.uri), MessageType::CONFIRM_SUBSCRIBE);
     });
 }

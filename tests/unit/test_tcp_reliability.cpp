@@ -1155,7 +1155,7 @@ TEST_CASE("tcp reliability: E9 a slow subscriber does not stall notify: it drops
         TCPServer server(io.get_executor(), o);
         add_echo(server);
         server.on(MessageType::SUBSCRIBE_URI, [&server](const Message& m, const tcp_connection& c) {
-            server.subscribe(m.body.uri, c);
+            CHECK_FALSE(server.subscribe(m.body.uri, c));
             return Message::prepare(Body::prepare("", m.body.uri), MessageType::CONFIRM_SUBSCRIBE);
         });
         server.start();
@@ -1232,7 +1232,7 @@ TEST_CASE("tcp reliability: E9 with the close_connection policy the slow subscri
         TCPServer server(io.get_executor(), o);
         add_echo(server);
         server.on(MessageType::SUBSCRIBE_URI, [&server](const Message& m, const tcp_connection& c) {
-            server.subscribe(m.body.uri, c);
+            CHECK_FALSE(server.subscribe(m.body.uri, c));
             return Message::prepare(Body::prepare("", m.body.uri), MessageType::CONFIRM_SUBSCRIBE);
         });
         server.start();
