@@ -63,6 +63,12 @@ inline digest derive_key(std::initializer_list<bytes_view> parts) {
 class prepared_key {
 public:
     explicit prepared_key(bytes_view key) : key_hash_(sha256(key)) {}
+    prepared_key(const prepared_key&) = default;
+    prepared_key(prepared_key&&) = default;
+    prepared_key& operator=(const prepared_key&) = default;
+    prepared_key& operator=(prepared_key&&) = default;
+    /// sha256(key) is as good as the key for deriving keystreams: wiped, not just freed.
+    ~prepared_key() { sodium_memzero(key_hash_.data(), key_hash_.size()); }
     /// sha256(key).
     const digest& key_hash() const noexcept { return key_hash_; }
 

@@ -210,6 +210,15 @@ public:
         else if (options_.replay_cache_capacity > 0)
             replay_ = std::make_shared<replay_cache>(options_.replay_cache_capacity);
     }
+    HMACAuthPlugin(const HMACAuthPlugin&) = default;
+    HMACAuthPlugin(HMACAuthPlugin&&) = default;
+    HMACAuthPlugin& operator=(const HMACAuthPlugin&) = default;
+    HMACAuthPlugin& operator=(HMACAuthPlugin&&) = default;
+    /// S and the keyed xmac state are wiped, not just freed (prepared_ wipes itself).
+    ~HMACAuthPlugin() {
+        sodium_memzero(key_.data(), key_.size());
+        sodium_memzero(&xmac_base_, sizeof xmac_base_);
+    }
 
     /// Configure from a Python-style dict (see hmac_auth_options::from_json).
     explicit HMACAuthPlugin(const nlohmann::json& config) : HMACAuthPlugin(hmac_auth_options::from_json(config)) {}

@@ -78,6 +78,12 @@ public:
         sodium_memzero(options_.key.data(), options_.key.size());
         options_.key.clear();
     }
+    Sha256StreamCipherPlugin(const Sha256StreamCipherPlugin&) = default;
+    Sha256StreamCipherPlugin(Sha256StreamCipherPlugin&&) = default;
+    Sha256StreamCipherPlugin& operator=(const Sha256StreamCipherPlugin&) = default;
+    Sha256StreamCipherPlugin& operator=(Sha256StreamCipherPlugin&&) = default;
+    /// Kc is wiped, not just freed (prepared_ wipes itself).
+    ~Sha256StreamCipherPlugin() { sodium_memzero(key_.data(), key_.size()); }
 
     /// Configure from a Python-style dict (see sha256_stream_cipher_options::from_json).
     explicit Sha256StreamCipherPlugin(const nlohmann::json& config)

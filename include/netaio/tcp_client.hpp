@@ -1060,7 +1060,10 @@ public:
 
     /// REQUEST_URI and wait for RESPOND_URI / NOT_FOUND / ERROR / AUTH_ERROR with the same uri
     /// (BEHAVIOUR B59-B66). Throws netaio::error: timed_out, connection_lost, not_connected,
-    /// too_many_pending, auth_failed / decrypt_failed (the reply failed the request's plugins).
+    /// too_many_pending, queue_full (the connection's outbound queue is full),
+    /// content_too_long (over the frame limits), encrypt_failed (a plugin could not
+    /// prepare the request), auth_failed / decrypt_failed (the reply failed the
+    /// request's plugins).
     asio::awaitable<Message> request(byte_source uri, byte_source content = std::string_view(),
                                      request_options opts = request_options()) {
         return request_as(MessageType::REQUEST_URI, uri, content, std::move(opts));
