@@ -57,7 +57,7 @@ enum class errc : int {
     malformed_peer = 300,     ///< peer record is not a (id, data) pair of bytes/None
     missing_peer_data,        ///< peer data absent where required
     peer_table_full,          ///< peer cap reached
-    rate_limited,             ///< too many adverts from one source, or an error reply left unsent (reply rate limit)
+    rate_limited,             ///< too many adverts from one source
     rebinding_refused,        ///< a live peer's id claimed from an address not bound to it
 
     // 400-499: plugins --------------------------------------------------------
@@ -94,6 +94,7 @@ enum class errc : int {
     connection_reset,         ///< the peer reset the connection (RST) in the middle of a frame
     handler_timeout,          ///< a coroutine handler outlived its deadline; an ERROR reply was sent instead
     too_many_subscriptions,   ///< a subscription cap (per connection or total topics) refused a subscribe()
+    error_reply_suppressed,   ///< an ERROR reply to a bad frame left unsent (max_error_replies per window)
 };
 
 namespace detail {
@@ -173,6 +174,7 @@ public:
             case errc::bad_option: return "invalid option";
             case errc::handler_timeout: return "handler deadline exceeded";
             case errc::too_many_subscriptions: return "too many subscriptions";
+            case errc::error_reply_suppressed: return "error reply suppressed (reply rate limit)";
         }
         return "netaio error " + std::to_string(value);
     }

@@ -74,7 +74,7 @@ struct tcp_server_options {
     /// ERROR "invalid message" replies to checksum failures, per connection: at most
     /// this many in one error_reply_window (the window opens with its first reply).
     /// Bad frames past it are still counted (errc::checksum_mismatch, plus
-    /// errc::rate_limited for the reply left unsent) but not answered. 0: never reply.
+    /// errc::error_reply_suppressed for the reply left unsent) but not answered. 0: never reply.
     std::size_t max_error_replies = 10;
     std::chrono::milliseconds error_reply_window = 1s;  ///< see max_error_replies
     /// subscribe() refuses a connection's subscription past this many topics

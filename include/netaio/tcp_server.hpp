@@ -248,8 +248,8 @@ public:
         if (!c.is_open()) return make_error_code(errc::not_connected);
         auto it = subscriptions_.find(topic);
         if (it != subscriptions_.end() && it->second.contains(c.id())) return {};  // already subscribed
-        auto count = subscription_counts_.find(c.id());
-        const std::size_t mine = count == subscription_counts_.end() ? 0 : count->second;
+        const auto own = topics_of_.find(c.id());
+        const std::size_t mine = own == topics_of_.end() ? 0 : own->second.size();
         if (mine >= options_.max_subscriptions_per_connection ||
             (it == subscriptions_.end() && subscriptions_.size() >= options_.max_topics)) {
             core.reject(errc::too_many_subscriptions, c.remote());
@@ -257,14 +257,14 @@ public:
         }
         if (it == subscriptions_.end()) it = subscriptions_.try_emplace(topic).first;
         it->second.insert(c.id());
-        ++subscription_counts_[c.id()];
+        topics_of_[c.id()].insert(&it->first);
         return {};
     }
     void unsubscribe(const bytes& topic, const tcp_connection& c) {
         auto it = subscriptions_.find(topic);
         if (it == subscriptions_.end()) return;
         // Not a member: ignored (BEHAVIOUR B38's Python bug).
-        if (it->second.erase(c.id()) > 0) forget_subscription(c.id());
+        if (it->second.erase(c.id()) > 0) forget_subscription(c.id(), it->first);
         if (it->second.empty()) subscriptions_.erase(it);
     }
     /// Topics with at least one subscriber.
@@ -387,7 +387,7 @@ private:
                         if (error_replies.allow(self->options_.max_error_replies, self->options_.error_reply_window))
                             self->reply_invalid_message(s);
                         else
-                            self->core.reject(errc::rate_limited, s->remote());  // counted, not answered
+                            self->core.reject(errc::error_reply_suppressed, s->remote());  // counted, not answered
                         continue;
                     }
                     // Fatal: the stream cannot be re-synchronised (as Python, close it).
@@ -414,19 +414,22 @@ private:
         self->forget(s);
     }
 
+    /// Drop every subscription of a connection: its own topics only, not every topic.
     void unsubscribe_all(std::uint64_t connection_id) {
-        auto count = subscription_counts_.find(connection_id);
-        if (count == subscription_counts_.end()) return;  // none: no walk over every topic
-        subscription_counts_.erase(count);
-        for (auto it = subscriptions_.begin(); it != subscriptions_.end();) {
+        auto own = topics_of_.extract(connection_id);
+        if (own.empty()) return;
+        for (const bytes* topic : own.mapped()) {
+            const auto it = subscriptions_.find(*topic);  // *topic is that node's key: read it before erasing
             it->second.erase(connection_id);
-            it = it->second.empty() ? subscriptions_.erase(it) : std::next(it);
+            if (it->second.empty()) subscriptions_.erase(it);
         }
     }
 
-    void forget_subscription(std::uint64_t connection_id) {
-        auto count = subscription_counts_.find(connection_id);
-        if (count != subscription_counts_.end() && --count->second == 0) subscription_counts_.erase(count);
+    void forget_subscription(std::uint64_t connection_id, const bytes& topic) {
+        auto own = topics_of_.find(connection_id);
+        if (own == topics_of_.end()) return;
+        own->second.erase(&topic);
+        if (own->second.empty()) topics_of_.erase(own);
     }
 
     /// The per-connection limit on ERROR "invalid message" replies: at most `limit`
@@ -567,7 +570,10 @@ private:
     std::unordered_map<std::uint64_t, std::shared_ptr<tcp_session>> sessions_;
     std::unordered_map<std::string, std::size_t> per_ip_;
     std::map<bytes, std::set<std::uint64_t>> subscriptions_;
-    std::unordered_map<std::uint64_t, std::size_t> subscription_counts_;  // per connection, only when > 0
+    // Per connection (only with at least one), the topics it subscribes to, as pointers
+    // to subscriptions_'s keys: a topic's node lives while it has a subscriber, and
+    // each subscriber lists it here, so the pointers never dangle while listed.
+    std::unordered_map<std::uint64_t, std::set<const bytes*>> topics_of_;
     peer_registry peers_;
     std::uint64_t next_id_ = 0;
     bool stopping_ = false;
